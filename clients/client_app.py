@@ -1,0 +1,39 @@
+"""The fedot ClientApp: the run config's ``scheme`` picks the client task.
+
+Named in ``pyproject.toml`` as ``clients.client_app:app``; the same object runs under
+``flwr run`` (Ray simulation), on SuperNodes and in fedot's in-process runner. The run config is
+validated (once per process) before any training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+
+from flwr.app import Context, Message
+from flwr.clientapp import ClientApp
+
+from clients import classifier
+from fedot.fl.task import validated_config
+
+#: scheme → module with ``train(msg, context)`` and ``evaluate(msg, context)`` handlers.
+TASKS: dict[str, ModuleType] = {"fedavg": classifier}
+
+app = ClientApp()
+
+
+def _handler(context: Context, name: str) -> Callable[[Message, Context], Message]:
+    scheme = validated_config(context.run_config).scheme
+    return getattr(TASKS[scheme], name)
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    """Dispatch a train message to the scheme's client task."""
+    return _handler(context, "train")(msg, context)
+
+
+@app.evaluate()
+def evaluate(msg: Message, context: Context) -> Message:
+    """Dispatch an evaluate message to the scheme's client task."""
+    return _handler(context, "evaluate")(msg, context)

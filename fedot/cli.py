@@ -1,0 +1,239 @@
+"""The ``fedot`` command line: run a scheme, compare schemes, run a named experiment.
+
+::
+
+    fedot run [SCHEME] [--set key=value ...] [--backend ray|inline|CONNECTION] [--clients N] [--out DIR]
+    fedot compare SCHEME SCHEME ... [--seeds N] [--set key=value ...]
+    fedot experiment NAME [--quick] [--out DIR]
+    fedot superlink stop
+
+``--set`` takes the same dotted keys as ``flwr run --run-config`` (values parsed as TOML). The
+config is validated before anything starts; a bad key or value exits with status 2 and one message
+naming the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from fedot.config import ConfigError, load_run_config, parse_value
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
+superlink_app = typer.Typer(no_args_is_help=True, help="Manage fedot's local simulation SuperLink.")
+app.add_typer(superlink_app, name="superlink")
+
+Backend = Annotated[
+    str,
+    typer.Option(
+        "--backend", "-b",
+        help="'ray' (flwr run, Ray simulation), 'inline' (in-process, no Ray) or the name of a "
+        "SuperLink connection in .flwr/config.toml (deployment).",
+    ),
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Run-config override key=value (repeatable), e.g. local.lr=0.05"),
+]
+
+
+def _parse_sets(sets: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--set expects key=value, got {item!r}")
+        out[key.strip()] = parse_value(value.strip())
+    return out
+
+
+def _defaults() -> tuple[Path, dict[str, Any]]:
+    from fedot.fl.inline import load_apps, project_root
+
+    root = project_root()
+    return root, load_apps(root)[2]
+
+
+def _validate(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    _, defaults = _defaults()
+    config = {**defaults, **overrides}
+    try:
+        load_run_config(config)
+    except ConfigError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    return config
+
+
+def make_runner(backend: str, *, gpus: float | None = None, cpus: float | None = None,
+                keep_superlink: bool = False) -> Any:
+    """Return ``run(overrides, out_dir) -> out_dir`` for a backend (validates first)."""
+    root, _ = _defaults()
+
+    def run(overrides: Mapping[str, Any], out_dir: Path) -> Path:
+        config = _validate(overrides)
+        out_dir = out_dir.resolve()
+        clients = int(config["clients"])
+        if backend == "inline":
+            from fedot.fl.inline import run_inline
+
+            run_inline({**overrides, "out-dir": str(out_dir)}, clients)
+            return out_dir
+        from fedot.fl.runner import LOCAL_CONNECTION, run_flwr
+
+        local = backend == "ray"
+        return run_flwr(
+            root, overrides, out_dir=out_dir,
+            connection=LOCAL_CONNECTION if local else backend,
+            num_supernodes=clients if local else None,
+            client_cpus=cpus if local else None, client_gpus=gpus if local else None,
+            keep_superlink=keep_superlink,
+        )
+
+    return run
+
+
+def _default_out(name: str) -> Path:
+    return Path("outputs") / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def results_table(out_dir: Path) -> str:
+    """Return a short text table of a finished run (final metrics and timings)."""
+    from fedot.fl.results import read_results
+
+    res = read_results(out_dir)
+    rounds = [e for e in res["rounds"] if e["round"] > 0]
+    times = sorted(e["time_s"] for e in rounds)
+    agg = [e.get("aggregation", {}).get("time_s", 0.0) for e in rounds]
+    rejected = sum(len(e.get("train_rejected", [])) for e in rounds)
+    cfg = res["config"]
+    rows = [
+        ("scheme", res["scheme"]),
+        ("dataset", f"{cfg['dataset']} ({cfg['partition']['kind']}, {cfg['clients']} clients)"),
+        ("rounds", str(len(rounds))),
+        *[(f"final {k}", f"{v:.4f}") for k, v in res["final"].items()],
+        ("initial accuracy", f"{res['rounds'][0]['server'].get('accuracy', float('nan')):.4f}"),
+        ("round time median", f"{times[len(times) // 2]:.3f} s" if times else "–"),
+        ("aggregation median", f"{sorted(agg)[len(agg) // 2] * 1e3:.2f} ms" if agg else "–"),
+        ("rejected replies", str(rejected)),
+        ("results", str(out_dir)),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
+
+
+@app.command()
+def run(
+    scheme: Annotated[str | None, typer.Argument(help="Scheme (default: pyproject's)")] = None,
+    sets: Sets = None,
+    backend: Backend = "ray",
+    clients: Annotated[int | None, typer.Option(help="Number of clients")] = None,
+    out: Annotated[Path | None, typer.Option(help="Run directory")] = None,
+    gpus: Annotated[float | None, typer.Option(help="Ray: GPUs per client")] = None,
+    cpus: Annotated[float | None, typer.Option(help="Ray: CPUs per client")] = None,
+    keep_superlink: Annotated[bool, typer.Option(help="Ray: keep the SuperLink warm")] = False,
+) -> None:
+    """Run one federated experiment and print its results table."""
+    overrides = _parse_sets(sets)
+    if scheme is not None:
+        overrides["scheme"] = scheme
+    if clients is not None:
+        overrides["clients"] = clients
+    config = _validate(overrides)
+    out_dir = out or _default_out(str(config["scheme"]))
+    start = time.perf_counter()
+    try:
+        make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)
+    except RuntimeError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"\nfedot run finished in {time.perf_counter() - start:.1f} s ({backend})")
+    typer.echo(results_table(out_dir.resolve()))
+
+
+@app.command()
+def compare(
+    schemes: Annotated[list[str], typer.Argument(help="Schemes to compare (repeats allowed)")],
+    seeds: Annotated[int, typer.Option(help="Number of seeds (0..N-1)")] = 3,
+    sets: Sets = None,
+    backend: Backend = "inline",
+    out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
+) -> None:
+    """Run schemes on identical data and seeds; write summary.json, summary.md and a plot."""
+    os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")  # progress comes from fedot's own log
+    from fedot.experiments import Arm
+    from fedot.experiments import compare as run_compare
+
+    base = _parse_sets(sets)
+    labels: list[str] = []
+    for s in schemes:
+        n = sum(1 for x in schemes[: len(labels)] if x == s)
+        labels.append(s if n == 0 else f"{s}#{n + 1}")
+    arms = [Arm(label, {"scheme": s}) for label, s in zip(labels, schemes, strict=True)]
+    for arm in arms:
+        _validate({**base, **arm.overrides})
+    out_dir = out or _default_out("compare-" + "-".join(schemes))
+    summary = run_compare(arms, seeds=list(range(seeds)), run=make_runner(backend), out_dir=out_dir,
+                          base=base, title="compare " + " vs ".join(schemes))
+    _print_summary(summary, out_dir)
+
+
+@app.command()
+def experiment(
+    name: Annotated[str | None, typer.Argument(help="Registered experiment")] = None,
+    quick: Annotated[bool, typer.Option(help="Reduced run (≤ 1 min)")] = False,
+    backend: Backend = "inline",
+    out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List registered experiments")] = False,
+) -> None:
+    """Run a named, registered experiment (or list them)."""
+    os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")  # progress comes from fedot's own log
+    from fedot.experiments import EXPERIMENTS, run_experiment
+
+    if list_ or name is None:
+        for exp in EXPERIMENTS.values():
+            typer.echo(f"{exp.name:<24} {exp.description}")
+        return
+    if name not in EXPERIMENTS:
+        typer.secho(f"error: unknown experiment {name!r}; registered: {', '.join(EXPERIMENTS)}",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    out_dir = out or _default_out(name + ("-quick" if quick else ""))
+    summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick)
+    _print_summary(summary, out_dir)
+
+
+def _print_summary(summary: Mapping[str, Any], out_dir: Path) -> None:
+    from fedot.experiments.compare import markdown_table
+
+    typer.echo(markdown_table(summary))
+    typer.echo(f"written: {out_dir}/summary.json, summary.md, comparison.png")
+
+
+@superlink_app.command("stop")
+def superlink_stop() -> None:
+    """Stop fedot's managed local SuperLink (port $FEDOT_SUPERLINK_PORT, default 39291)."""
+    from fedot.fl.runner import stop_local_superlink
+
+    pids = stop_local_superlink()
+    typer.echo(f"stopped {len(pids)} SuperLink process(es) {pids}" if pids else "none running")
+
+
+def main() -> None:
+    """Entry point of the ``fedot`` script."""
+    logging.basicConfig(level=os.environ.get("FEDOT_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("flwr").propagate = False  # Flower has its own handler (FLWR_LOG_LEVEL)
+    app()
+
+
+if __name__ == "__main__":
+    main()

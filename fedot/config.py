@@ -1,0 +1,307 @@
+"""Run configuration: pydantic models validated once, at the edge.
+
+Flower hands every app a flat ``run_config`` (``{"rounds": 20, "local.lr": 0.1, ...}``): the
+``[tool.flwr.app.config]`` table of ``pyproject.toml`` with nested tables flattened to dotted
+keys, merged with ``--run-config`` overrides. :func:`load_run_config` turns it back into a nested
+mapping and validates it with :class:`RunConfig` (``extra="forbid"``, strict types). Any bad key or
+value raises :class:`ConfigError` with one message naming the key, the value and what is allowed,
+before any training starts.
+
+This module imports neither flwr nor torch: the ServerApp, the ClientApp and the ``fedot`` CLI all
+call it, and the CLI validates before it launches anything.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+__all__ = [
+    "SCHEMES",
+    "ConfigError",
+    "DataConfig",
+    "LocalConfig",
+    "ModelConfig",
+    "PartitionConfig",
+    "RunConfig",
+    "flatten",
+    "load_run_config",
+    "parse_value",
+    "unflatten",
+]
+
+#: Registered schemes. Each name has a strategy in ``strategies/`` and a client task in ``clients/``.
+SCHEMES: tuple[str, ...] = ("fedavg",)
+
+SchemeName = Literal["fedavg"]
+DatasetName = Literal[
+    "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
+    "mnist", "fashion-mnist", "cifar10",
+]
+PartitionKind = Literal["iid", "dirichlet", "pathological", "shard", "natural"]
+ModelName = Literal["logreg", "mlp", "cnn", "linear"]
+
+IMAGE_DATASETS = frozenset({"digits", "mnist", "fashion-mnist", "cifar10"})
+REGRESSION_DATASETS = frozenset({"synthetic-regression"})
+
+Fraction01 = Annotated[float, Field(ge=0.0, le=1.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0, allow_inf_nan=False)]
+
+
+def _alias(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Section(BaseModel):
+    """Base of every config section: frozen, strict, unknown keys rejected, hyphenated keys."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=_alias,
+        populate_by_name=True,
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _int_is_float(cls, value: Any, info: Any) -> Any:
+        # TOML and Flower's parser give ``lr=1`` as an int; accept it where a float belongs.
+        field = cls.model_fields.get(info.field_name)
+        if field is not None and field.annotation is float and type(value) is int:
+            return float(value)
+        return value
+
+
+class PartitionConfig(_Section):
+    """How the training pool is split across clients (``partition.*``)."""
+
+    kind: PartitionKind = "dirichlet"
+    alpha: PositiveFloat = 0.5
+    classes_per_client: Annotated[int, Field(ge=1)] = 2
+    shards_per_client: Annotated[int, Field(ge=1)] = 2
+    min_size: Annotated[int, Field(ge=0)] = 10
+
+
+class DataConfig(_Section):
+    """Global and local held-out splits (``data.*``)."""
+
+    test_fraction: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.2
+    local_test_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+
+
+class LocalConfig(_Section):
+    """Local training on each client (``local.*``); sent to clients every round."""
+
+    epochs: Annotated[int, Field(ge=1)] = 2
+    batch_size: Annotated[int, Field(ge=1)] = 32
+    lr: PositiveFloat = 0.1
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    momentum: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.9
+    weight_decay: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    proximal_mu: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+
+
+class ModelConfig(_Section):
+    """The global model (``model.*``)."""
+
+    name: ModelName = "mlp"
+    hidden: Annotated[int, Field(ge=1)] = 64
+
+
+class RunConfig(_Section):
+    """The whole validated run configuration.
+
+    Field names use underscores in Python; the run-config keys are the same names with hyphens
+    (``fraction_train`` ↔ ``fraction-train``) and dotted sections (``local.lr``).
+    """
+
+    scheme: SchemeName = "fedavg"
+    rounds: Annotated[int, Field(ge=1)] = 20
+    clients: Annotated[int, Field(ge=1)] = 10
+    seed: Annotated[int, Field(ge=0)] = 0
+    dataset: DatasetName = "digits"
+    device: str = "auto"
+    out_dir: str = ""
+    fraction_train: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    fraction_evaluate: Fraction01 = 1.0
+    round_timeout: PositiveFloat = 3600.0
+    wait_timeout: PositiveFloat = 120.0
+    checkpoint: bool = True
+    partition: PartitionConfig = PartitionConfig()
+    data: DataConfig = DataConfig()
+    local: LocalConfig = LocalConfig()
+    model: ModelConfig = ModelConfig()
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value in ("auto", "cpu", "cuda") or (
+            value.startswith("cuda:") and value[5:].isdigit()
+        ):
+            return value
+        raise ValueError("must be 'auto', 'cpu', 'cuda' or 'cuda:N'")
+
+    @model_validator(mode="after")
+    def _compatible(self) -> RunConfig:
+        if self.model.name == "cnn" and self.dataset not in IMAGE_DATASETS:
+            raise ValueError(
+                f"model.name='cnn' needs an image dataset ({', '.join(sorted(IMAGE_DATASETS))}); "
+                f"dataset={self.dataset!r} is vector data: use 'mlp' or 'logreg'"
+            )
+        regression = self.dataset in REGRESSION_DATASETS
+        if regression and self.model.name not in ("linear", "mlp"):
+            raise ValueError(
+                f"dataset={self.dataset!r} is a regression task: model.name must be 'linear' or "
+                f"'mlp', not {self.model.name!r}"
+            )
+        if not regression and self.model.name == "linear":
+            raise ValueError(
+                f"model.name='linear' is for regression; dataset={self.dataset!r} is a "
+                "classification task: use 'logreg', 'mlp' or 'cnn'"
+            )
+        if regression and self.partition.kind not in ("iid", "natural"):
+            raise ValueError(
+                f"partition.kind={self.partition.kind!r} splits by label; dataset="
+                f"{self.dataset!r} is a regression task: use 'iid' or 'natural'"
+            )
+        if self.partition.kind == "natural" and not regression:
+            raise ValueError(
+                f"partition.kind='natural' needs a dataset with natural clients "
+                f"(synthetic-regression); dataset={self.dataset!r}"
+            )
+        return self
+
+    def flat(self) -> dict[str, Any]:
+        """Return the config as Flower's flat run-config mapping (dotted, hyphenated keys)."""
+        return flatten(self.model_dump(by_alias=True))
+
+
+class ConfigError(ValueError):
+    """A run configuration that fails validation; the message names key, value and what is allowed."""
+
+
+def unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn dotted keys (``{"local.lr": 0.1}``) into nested dicts (``{"local": {"lr": 0.1}}``).
+
+    Raises
+    ------
+    ConfigError
+        If a key is used both as a value and as a section (``model=1`` and ``model.name=...``).
+    """
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        parts = key.split(".")
+        node = nested
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(
+                    f"config key {'.'.join(parts[: i + 1])!r} is a section, not a value "
+                    f"(got {child!r}); set keys inside it such as {key!r}"
+                )
+            node = child
+        if isinstance(node.get(parts[-1]), dict):
+            raise ConfigError(
+                f"config key {key!r} is a section; set one of its keys instead "
+                f"({', '.join(f'{key}.{k}' for k in node[parts[-1]])})"
+            )
+        node[parts[-1]] = value
+    return nested
+
+
+def flatten(nested: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Inverse of :func:`unflatten`."""
+    flat: dict[str, Any] = {}
+    for key, value in nested.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _allowed_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for name, field in model.model_fields.items():
+        alias = field.alias or name
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys.extend(_allowed_keys(ann, prefix=f"{prefix}{alias}."))
+        else:
+            keys.append(f"{prefix}{alias}")
+    return keys
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        section = ".".join(str(p) for p in error["loc"][:-1])
+        allowed = [k for k in _allowed_keys(RunConfig) if not section or k.startswith(section + ".")]
+        return f"unknown config key {key!r}; allowed keys: {', '.join(allowed)}"
+    value = error.get("input")
+    msg = str(error["msg"])
+    if kind == "value_error":
+        msg = msg.removeprefix("Value error, ")
+    if not key:  # a model-level (cross-field) check
+        return msg
+    return f"config key {key!r} = {value!r}: {msg}"
+
+
+def load_run_config(run_config: Mapping[str, Any]) -> RunConfig:
+    """Validate Flower's flat run config (or a nested mapping) into a :class:`RunConfig`.
+
+    Parameters
+    ----------
+    run_config : Mapping[str, Any]
+        ``context.run_config`` or any mapping with dotted keys; missing keys take defaults.
+
+    Returns
+    -------
+    RunConfig
+        The frozen, validated configuration.
+
+    Raises
+    ------
+    ConfigError
+        One message listing every bad key with its value and what is allowed.
+
+    Examples
+    --------
+    >>> load_run_config({"rounds": 3, "local.lr": 0.05}).local.lr
+    0.05
+    >>> load_run_config({"rounds": 0})
+    Traceback (most recent call last):
+    ...
+    fedot.config.ConfigError: invalid run config: config key 'rounds' = 0: Input should be \
+greater than or equal to 1
+    """
+    nested = unflatten(run_config)
+    try:
+        return RunConfig.model_validate(nested)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError("invalid run config: " + "; ".join(lines)) from None
+
+
+def parse_value(text: str) -> Any:
+    """Parse one ``--set key=value`` value the way Flower parses ``--run-config``: as TOML.
+
+    ``5`` → int, ``0.1`` → float, ``true`` → bool, ``"x"`` or a bare word → str.
+    """
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def is_finite_number(value: Any) -> bool:
+    """Return True for an int or a finite float (bools excluded)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

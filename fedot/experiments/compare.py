@@ -1,0 +1,149 @@
+"""Run arms × seeds on identical data and write a side-by-side summary (JSON, markdown, PNG)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedot.fl.results import read_results
+
+__all__ = ["Arm", "RunFn", "compare", "summarise"]
+
+logger = logging.getLogger(__name__)
+
+#: ``run(overrides, out_dir) -> out_dir``: runs one federated job (inline, Ray or a connection).
+RunFn = Callable[[Mapping[str, Any], Path], Path]
+
+#: Server-side metrics reported in summaries (when present).
+SUMMARY_METRICS = ("accuracy", "loss")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One configuration in a comparison: a label and its run-config overrides."""
+
+    label: str
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _slug(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
+def compare(
+    arms: Sequence[Arm],
+    *,
+    seeds: Sequence[int],
+    run: RunFn,
+    out_dir: Path,
+    base: Mapping[str, Any] | None = None,
+    title: str = "comparison",
+) -> dict[str, Any]:
+    """Run every arm with every seed (same seeds → same data and initial model for all arms).
+
+    Returns the summary written to ``out_dir/summary.json``.
+    """
+    labels = [a.label for a in arms]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"arm labels must be unique, got {labels}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs: dict[str, list[dict[str, Any]]] = {a.label: [] for a in arms}
+    total = len(arms) * len(seeds)
+    for i, (arm, seed) in enumerate(((a, s) for a in arms for s in seeds), start=1):
+        run_dir = out_dir / f"{_slug(arm.label)}-seed{seed}"
+        logger.info("[%d/%d] %s seed=%d → %s", i, total, arm.label, seed, run_dir)
+        run({**(base or {}), **arm.overrides, "seed": seed}, run_dir)
+        runs[arm.label].append(read_results(run_dir))
+    summary = summarise(runs, title=title, seeds=list(seeds))
+    summary["arms"] = {a.label: dict(a.overrides) for a in arms}
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out_dir / "summary.md").write_text(markdown_table(summary))
+    plot_comparison(runs, out_dir / "comparison.png", title=title)
+    return summary
+
+
+def _mean_std(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+            "n": int(arr.size)}
+
+
+def summarise(
+    runs: Mapping[str, list[dict[str, Any]]], *, title: str, seeds: list[int]
+) -> dict[str, Any]:
+    """Summarise final server metrics and mean round time per arm, as mean ± std over seeds."""
+    table: dict[str, dict[str, Any]] = {}
+    for label, results in runs.items():
+        row: dict[str, Any] = {}
+        for metric in SUMMARY_METRICS:
+            vals = [r["final"][metric] for r in results if metric in r.get("final", {})]
+            if vals:
+                row[metric] = _mean_std(vals)
+        times = [np.mean([e["time_s"] for e in r["rounds"] if e["round"] > 0]) for r in results]
+        row["round_time_s"] = _mean_std([float(t) for t in times])
+        row["rounds"] = results[0]["config"]["rounds"]
+        row["run_dirs"] = [r.get("out_dir", "") for r in results]
+        table[label] = row
+    return {"title": title, "seeds": seeds, "results": table}
+
+
+def _fmt(stat: Mapping[str, float] | None, digits: int = 4) -> str:
+    if not stat:
+        return "–"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def markdown_table(summary: Mapping[str, Any]) -> str:
+    """Render the summary as a markdown table."""
+    lines = [
+        f"# {summary['title']}",
+        "",
+        f"Seeds: {summary['seeds']} (mean ± sample std over seeds; server-side global test set)",
+        "",
+        "| arm | accuracy | loss | round time (s) | rounds |",
+        "|---|---|---|---|---|",
+    ]
+    for label, row in summary["results"].items():
+        lines.append(
+            f"| {label} | {_fmt(row.get('accuracy'))} | {_fmt(row.get('loss'))} | "
+            f"{_fmt(row.get('round_time_s'), 3)} | {row['rounds']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, title: str) -> Path:
+    """Plot each arm's server metrics over rounds (mean with a ± std band over seeds)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in SUMMARY_METRICS
+               if any(m in r["final"] for rs in runs.values() for r in rs)]
+    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(5 * max(1, len(metrics)), 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, metric in zip(axes, metrics, strict=False):
+        for label, results in runs.items():
+            curves = [[e["server"].get(metric, math.nan) for e in r["rounds"]] for r in results]
+            length = min(len(c) for c in curves)
+            arr = np.asarray([c[:length] for c in curves], dtype=np.float64)
+            xs = [e["round"] for e in results[0]["rounds"][:length]]
+            mean, std = arr.mean(axis=0), arr.std(axis=0)
+            ax.plot(xs, mean, label=label)
+            ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
+        ax.set_xlabel("round")
+        ax.set_ylabel(f"server {metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,70 @@
+"""Registry of named experiments (``fedot experiment NAME``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fedot.experiments.compare import Arm, RunFn, compare
+
+__all__ = ["EXPERIMENTS", "Experiment", "register", "run_experiment"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named comparison: arms on a shared base config, seeds, and a reduced ``quick`` variant.
+
+    ``quick`` overrides are applied on top of ``base`` and must keep the run under a minute on a
+    2-core CPU (CI runs every experiment with ``--quick``).
+    """
+
+    name: str
+    description: str
+    arms: Sequence[Arm]
+    base: Mapping[str, Any] = field(default_factory=dict)
+    seeds: Sequence[int] = (0, 1, 2)
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    quick_seeds: Sequence[int] = (0,)
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add an experiment to :data:`EXPERIMENTS` (names are unique)."""
+    if experiment.name in EXPERIMENTS:
+        raise ValueError(f"experiment {experiment.name!r} is already registered")
+    EXPERIMENTS[experiment.name] = experiment
+    return experiment
+
+
+def run_experiment(name: str, *, run: RunFn, out_dir: Path, quick: bool = False) -> dict[str, Any]:
+    """Run a registered experiment; returns its summary (also written under ``out_dir``)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(EXPERIMENTS))}")
+    exp = EXPERIMENTS[name]
+    base = {**exp.base, **(exp.quick if quick else {})}
+    return compare(
+        exp.arms, seeds=exp.quick_seeds if quick else exp.seeds, run=run, out_dir=out_dir,
+        base=base, title=f"{exp.name}: {exp.description}" + (" (quick)" if quick else ""),
+    )
+
+
+register(
+    Experiment(
+        name="fedavg-digits",
+        description="FedAvg on digits (10 clients): IID vs Dirichlet label skew",
+        arms=(
+            Arm("iid", {"partition.kind": "iid"}),
+            Arm("dirichlet-1.0", {"partition.kind": "dirichlet", "partition.alpha": 1.0}),
+            Arm("dirichlet-0.3", {"partition.kind": "dirichlet", "partition.alpha": 0.3}),
+            Arm("dirichlet-0.1", {"partition.kind": "dirichlet", "partition.alpha": 0.1}),
+        ),
+        base={"scheme": "fedavg", "dataset": "digits", "clients": 10, "rounds": 20},
+        seeds=(0, 1, 2),
+        quick={"rounds": 3},
+        quick_seeds=(0,),
+    )
+)

@@ -1,0 +1,52 @@
+"""Client-side message plumbing shared by every client task."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+from fedot.config import ConfigError, LocalConfig, unflatten
+from fedot.fl import keys
+from fedot.fl.task import ClientEnv
+
+__all__ = ["reply", "round_settings"]
+
+
+def round_settings(msg: Message) -> tuple[int, LocalConfig]:
+    """Validate the round's ConfigRecord: return the server round and the local settings.
+
+    Raises
+    ------
+    ConfigError
+        If a ``local.*`` value is missing or invalid.
+    """
+    config = msg.content[keys.CONFIG]
+    server_round = int(config[keys.SERVER_ROUND])
+    local = {k: config[k] for k in keys.LOCAL_KEYS if k in config}
+    missing = sorted(set(keys.LOCAL_KEYS) - set(local))
+    if missing:
+        raise ConfigError(f"round {server_round} config lacks {missing}")
+    try:
+        return server_round, LocalConfig.model_validate(unflatten(local)["local"])
+    except ValueError as exc:
+        raise ConfigError(f"round {server_round}: invalid local settings: {exc}") from None
+
+
+def reply(
+    msg: Message,
+    env: ClientEnv,
+    metrics: Mapping[str, float | int],
+    *,
+    arrays: ArrayRecord | None = None,
+) -> Message:
+    """Build a reply with ``metrics``, optional ``arrays`` and the client's identity record."""
+    content = RecordDict(
+        {
+            keys.METRICS: MetricRecord(dict(metrics)),
+            keys.CLIENT: ConfigRecord({keys.PARTITION_ID: env.partition_id}),
+        }
+    )
+    if arrays is not None:
+        content[keys.ARRAYS] = arrays
+    return Message(content, reply_to=msg)

@@ -1,0 +1,221 @@
+"""Results files of a run: ``config.json``, ``results.json``, ``metrics.csv``, a plot, a checkpoint.
+
+:class:`ResultsRecorder` is driven by Flower's round loop through ``evaluate_fn`` (called at round 0
+and after every round): it evaluates the global model on the server's held-out set, merges what the
+strategy recorded for the round (client metrics, rejections, aggregation time and diagnostics),
+and rewrites the files atomically. The schema is documented in ``docs/results.md``; later schemes
+add keys, never remove them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Mapping
+from logging import INFO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, MetricRecord
+from flwr.common import log
+
+from fedot.fl.strategy import FedotStrategy
+
+__all__ = ["ResultsRecorder", "atomic_write", "plot_metrics", "read_results"]
+
+RESULTS_FILE = "results.json"
+CONFIG_FILE = "config.json"
+METRICS_FILE = "metrics.csv"
+PLOT_FILE = "metrics.png"
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _dump(obj: Any) -> bytes:
+    return (json.dumps(_json_ready(obj), indent=2) + "\n").encode()
+
+
+def read_results(out_dir: str | Path) -> dict[str, Any]:
+    """Load ``results.json`` of a run directory."""
+    return json.loads((Path(out_dir) / RESULTS_FILE).read_text())
+
+
+class ResultsRecorder:
+    """Collect per-round results and write them to ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : Path
+        Run directory (created).
+    scheme : str
+        Scheme name.
+    config : Mapping[str, Any]
+        The validated run config (nested, JSON-ready), written to ``config.json``.
+    strategy : FedotStrategy
+        The strategy whose :class:`~fedot.fl.strategy.RoundLog` is merged into each round.
+    server_eval : Callable[[ArrayRecord], Mapping[str, float]]
+        Evaluates global arrays on the server's held-out test set.
+    checkpoint : bool
+        Write ``checkpoint.pt`` (global arrays, strategy state, round) after every round.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        *,
+        scheme: str,
+        config: Mapping[str, Any],
+        strategy: FedotStrategy,
+        server_eval: Callable[[ArrayRecord], Mapping[str, float]],
+        checkpoint: bool = True,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.strategy = strategy
+        self.server_eval = server_eval
+        self.checkpoint = checkpoint
+        self.results: dict[str, Any] = {
+            "scheme": scheme,
+            "status": "running",
+            "config": dict(config),
+            "strategy": strategy.hyperparameters(),
+            **(extra or {}),
+            "rounds": [],
+            "final": {},
+        }
+        self._last = time.perf_counter()
+        self._start = self._last
+        atomic_write(self.out_dir / CONFIG_FILE, _dump(config))
+
+    def evaluate_fn(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
+        """Flower ``evaluate_fn``: evaluate, record the round, rewrite results and checkpoint."""
+        server = {k: float(v) for k, v in self.server_eval(arrays).items()}
+        now = time.perf_counter()
+        logged = self.strategy.log.pop(server_round)
+        entry: dict[str, Any] = {
+            "round": server_round,
+            "server": server,
+            "train": logged.pop("train_metrics", {}),
+            "evaluate": logged.pop("evaluate_metrics", {}),
+            "time_s": now - self._last if server_round > 0 else 0.0,
+            **logged,
+        }
+        self._last = now
+        log(INFO, "fedot round %d/%s: server %s (%.2f s)", server_round,
+            self.results["config"].get("rounds", "?"),
+            ", ".join(f"{k}={v:.4f}" for k, v in server.items()), entry["time_s"])
+        self.results["rounds"].append(entry)
+        self.results["final"] = server
+        self.results["elapsed_s"] = now - self._start
+        self._write()
+        if self.checkpoint:
+            self._save_checkpoint(server_round, arrays)
+        return MetricRecord(server)
+
+    def finish(self, status: str = "completed") -> Path:
+        """Mark the run finished, write all files and the plot; return the run directory."""
+        self.results["status"] = status
+        self._write()
+        if self.results["rounds"]:
+            plot_metrics(self.results, self.out_dir / PLOT_FILE)
+        return self.out_dir
+
+    def _write(self) -> None:
+        atomic_write(self.out_dir / RESULTS_FILE, _dump(self.results))
+        atomic_write(self.out_dir / METRICS_FILE, _metrics_csv(self.results["rounds"]))
+
+    def _save_checkpoint(self, server_round: int, arrays: ArrayRecord) -> None:
+        buf = io.BytesIO()
+        torch.save(
+            {
+                "round": server_round,
+                "arrays": {k: torch.from_numpy(a.numpy()) for k, a in arrays.items()},
+                "strategy_state": self.strategy.state_dict(),
+                "config": self.results["config"],
+            },
+            buf,
+        )
+        atomic_write(self.out_dir / CHECKPOINT_FILE, buf.getvalue())
+
+
+def _metrics_csv(rounds: list[dict[str, Any]]) -> bytes:
+    columns: list[str] = ["round", "time_s"]
+    rows = []
+    for entry in rounds:
+        row: dict[str, Any] = {"round": entry["round"], "time_s": round(entry["time_s"], 6)}
+        for section in ("server", "train", "evaluate"):
+            for name, value in entry.get(section, {}).items():
+                if isinstance(value, list):
+                    continue
+                col = f"{section}_{name}"
+                row[col] = value
+                if col not in columns:
+                    columns.append(col)
+        if "aggregation" in entry:
+            row["aggregation_time_s"] = entry["aggregation"].get("time_s")
+            if "aggregation_time_s" not in columns:
+                columns.append("aggregation_time_s")
+        rows.append(row)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def plot_metrics(results: Mapping[str, Any], path: Path) -> Path:
+    """Plot server accuracy/loss and client metrics over rounds to a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rounds = results["rounds"]
+    names = sorted({n for e in rounds for n in e.get("server", {})})
+    fig, axes = plt.subplots(1, max(1, len(names)), figsize=(5 * max(1, len(names)), 3.6))
+    axes = np.atleast_1d(axes)
+    for ax, name in zip(axes, names, strict=False):
+        xs = [e["round"] for e in rounds if name in e.get("server", {})]
+        ax.plot(xs, [e["server"][name] for e in rounds if name in e["server"]], "o-",
+                label="server (global test)")
+        for section, style in (("evaluate", "s--"), ("train", "^:")):
+            pts = [(e["round"], e[section][name]) for e in rounds if name in e.get(section, {})]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), style, label=f"clients ({section})")
+        ax.set_xlabel("round")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{results['scheme']} — {results['config'].get('dataset', '')}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

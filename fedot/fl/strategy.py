@@ -1,0 +1,238 @@
+"""The base every fedot strategy shares: Flower's message-API FedAvg plus screening and records.
+
+:class:`FedotStrategy` subclasses :class:`flwr.serverapp.strategy.FedAvg` and overrides only the
+hooks it must:
+
+* ``configure_train`` / ``configure_evaluate`` — remember the broadcast global arrays (the reference
+  for reply screening), add the per-round client settings to a *copy* of the ConfigRecord, and draw
+  the node sample from a seeded RNG;
+* ``aggregate_train`` / ``aggregate_evaluate`` — screen replies (:mod:`fedot.fl.validation`), log and
+  record every rejection with node and reason, then aggregate the valid ones through the
+  :meth:`aggregate_arrays` hook (weighted mean by default) and record timing and diagnostics;
+* ``summary`` — log every hyperparameter.
+
+A scheme subclasses it (one class, one file in ``strategies/``) and overrides
+:meth:`aggregate_arrays` and, when it sends extra client settings, :meth:`client_config`.
+The round loop is Flower's ``Strategy.start``; it is never copied.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Iterable, Mapping
+from contextlib import contextmanager
+from logging import INFO, WARNING
+from typing import Any, ClassVar
+
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid
+from flwr.serverapp.strategy import FedAvg
+
+from fedot.config import LocalConfig, RunConfig
+from fedot.fl import keys
+from fedot.fl.aggregate import weighted_average
+from fedot.fl.validation import ArraySpec, Rejection, array_specs, partition_of, screen_replies
+
+__all__ = ["FedotStrategy", "NoValidRepliesError", "RoundLog"]
+
+
+class NoValidRepliesError(RuntimeError):
+    """Raised when every train reply of a round was rejected; the message lists the reasons."""
+
+
+class RoundLog:
+    """Per-round facts a strategy records for the results files (plain JSON-ready dicts)."""
+
+    def __init__(self) -> None:
+        self.rounds: dict[int, dict[str, Any]] = {}
+
+    def entry(self, server_round: int) -> dict[str, Any]:
+        """Return (creating it) the mutable record of one round."""
+        return self.rounds.setdefault(server_round, {})
+
+    def pop(self, server_round: int) -> dict[str, Any]:
+        """Remove and return the record of one round (empty if nothing was recorded)."""
+        return self.rounds.pop(server_round, {})
+
+
+class FedotStrategy(FedAvg):
+    """FedAvg with reply screening, per-round records and seeded sampling.
+
+    Parameters
+    ----------
+    local : LocalConfig
+        Local-training settings sent to clients every round under :data:`fedot.fl.keys.LOCAL_KEYS`.
+    seed : int
+        Seed of the node-sampling RNG (used when ``fraction_train`` or ``fraction_evaluate`` < 1).
+    fraction_train, fraction_evaluate, min_available_nodes
+        As in Flower's ``FedAvg``; ``min_train_nodes`` and ``min_evaluate_nodes`` are 1 (0 when the
+        fraction is 0), and the weight key, record keys are fedot's constants.
+    """
+
+    #: The run-config ``scheme`` name of this strategy.
+    scheme: ClassVar[str] = "fedavg"
+
+    def __init__(
+        self,
+        *,
+        local: LocalConfig,
+        seed: int = 0,
+        fraction_train: float = 1.0,
+        fraction_evaluate: float = 1.0,
+        min_available_nodes: int = 2,
+    ) -> None:
+        super().__init__(
+            fraction_train=fraction_train,
+            fraction_evaluate=fraction_evaluate,
+            min_train_nodes=1,
+            min_evaluate_nodes=1,
+            min_available_nodes=min_available_nodes,
+            weighted_by_key=keys.NUM_EXAMPLES,
+            arrayrecord_key=keys.ARRAYS,
+            configrecord_key=keys.CONFIG,
+        )
+        self.local = local
+        self.seed = seed
+        self.log = RoundLog()
+        self._spec: ArraySpec | None = None
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> FedotStrategy:
+        """Build the strategy from a validated run config (schemes add their own section)."""
+        return cls(
+            local=cfg.local,
+            seed=cfg.seed,
+            fraction_train=cfg.fraction_train,
+            fraction_evaluate=cfg.fraction_evaluate,
+            min_available_nodes=cfg.clients,
+        )
+
+    # ----------------------------------------------------------------------------- hooks to extend
+    def client_config(self, server_round: int) -> dict[str, Any]:
+        """Return the per-round settings every client receives (flat, ConfigRecord-typed values)."""
+        local = self.local.model_dump(by_alias=True)
+        return {f"local.{k}": v for k, v in local.items()}
+
+    def aggregate_arrays(
+        self, server_round: int, contents: list[RecordDict], weights: list[float]
+    ) -> tuple[ArrayRecord, dict[str, Any]]:
+        """Aggregate the screened replies' arrays; return the new global arrays and diagnostics.
+
+        The default is the weighted mean of FedAvg (:func:`fedot.fl.aggregate.weighted_average`).
+        """
+        records = [next(iter(c.array_records.values())) for c in contents]
+        return weighted_average(records, weights), {}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Return every hyperparameter of the strategy (for ``summary`` and ``results.json``)."""
+        return {
+            "scheme": self.scheme,
+            "seed": self.seed,
+            "fraction_train": self.fraction_train,
+            "fraction_evaluate": self.fraction_evaluate,
+            "min_available_nodes": self.min_available_nodes,
+            **{f"local.{k}": v for k, v in self.local.model_dump(by_alias=True).items()},
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the strategy state a checkpoint must keep (JSON-ready); FedAvg keeps none."""
+        return {}
+
+    # ------------------------------------------------------------------------------ Flower hooks
+    def summary(self) -> None:
+        """Log every hyperparameter."""
+        log(INFO, "\t├──> fedot scheme %r (%s)", self.scheme, type(self).__name__)
+        for name, value in self.hyperparameters().items():
+            log(INFO, "\t│\t├── %s: %s", name, value)
+        super().summary()
+
+    @contextmanager
+    def _seeded(self, server_round: int, stream: int) -> Iterable[None]:
+        # Flower samples nodes with the global `random` module; seed it per round and restore it.
+        state = random.getstate()
+        random.seed(f"{self.seed}-{server_round}-{stream}")
+        try:
+            yield
+        finally:
+            random.setstate(state)
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Remember the global arrays and send them with this round's client settings."""
+        self._spec = array_specs(arrays)
+        config = ConfigRecord({**config, **self.client_config(server_round)})
+        with self._seeded(server_round, 0):
+            return super().configure_train(server_round, arrays, config, grid)
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Send the global arrays for federated evaluation (seeded sampling)."""
+        config = ConfigRecord({**config, **self.client_config(server_round)})
+        with self._seeded(server_round, 1):
+            return super().configure_evaluate(server_round, arrays, config, grid)
+
+    def _record_screen(
+        self, server_round: int, phase: str, replies: list[Message], rejected: list[Rejection]
+    ) -> None:
+        for rej in rejected:
+            log(
+                WARNING,
+                "round %d %s: set aside reply from node %d (partition %s): %s",
+                server_round, phase, rej.node_id, rej.partition_id, rej.reason,
+            )
+        entry = self.log.entry(server_round)
+        entry[f"{phase}_replies"] = len(replies)
+        entry[f"{phase}_rejected"] = [r.as_dict() for r in rejected]
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Screen the replies, then aggregate the valid ones with :meth:`aggregate_arrays`."""
+        start = time.perf_counter()
+        replies = list(replies)
+        screen = screen_replies(replies, spec=self._spec, weight_key=self.weighted_by_key)
+        self._record_screen(server_round, "train", replies, screen.rejected)
+        if not screen.valid:
+            reasons = "; ".join(f"node {r.node_id}: {r.reason}" for r in screen.rejected)
+            raise NoValidRepliesError(
+                f"round {server_round}: none of {len(replies)} train replies is usable"
+                + (f" ({reasons})" if reasons else " (no replies arrived)")
+            )
+        contents = [m.content for m in screen.valid]
+        weights = [float(_metrics(c)[self.weighted_by_key]) for c in contents]
+        arrays, diagnostics = self.aggregate_arrays(server_round, contents, weights)
+        metrics = self.train_metrics_aggr_fn(contents, self.weighted_by_key)
+        entry = self.log.entry(server_round)
+        entry["train_metrics"] = dict(metrics)
+        entry["aggregation"] = {"time_s": time.perf_counter() - start, **diagnostics}
+        entry["clients"] = [
+            {"node_id": int(m.metadata.src_node_id), "partition_id": partition_of(m.content),
+             "weight": w, **{k: v for k, v in _metrics(m.content).items() if k != keys.NUM_EXAMPLES}}
+            for m, w in zip(screen.valid, weights, strict=True)
+        ]
+        return arrays, metrics
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        """Screen the evaluate replies and average the valid ones' metrics."""
+        replies = list(replies)
+        screen = screen_replies(replies, spec=None, weight_key=self.weighted_by_key)
+        self._record_screen(server_round, "evaluate", replies, screen.rejected)
+        if not screen.valid:
+            if replies:
+                log(WARNING, "round %d: no usable evaluate reply", server_round)
+            return None
+        metrics = self.evaluate_metrics_aggr_fn(
+            [m.content for m in screen.valid], self.weighted_by_key
+        )
+        self.log.entry(server_round)["evaluate_metrics"] = dict(metrics)
+        return metrics
+
+
+def _metrics(content: RecordDict) -> Mapping[str, Any]:
+    return next(iter(content.metric_records.values()))
