@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.fedot-installed
 # torch==2.13.0 is pinned in the same pip command as everything else (CPU build; never a CUDA download).
 TORCH  ?= torch==2.13.0
 
-.PHONY: install run test test-fast lint experiment superlink-stop clean
+.PHONY: install run test test-fast lint bench experiment superlink-stop clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test-fast: install
 
 lint: install
 	$(BIN)/ruff check .
+
+## Side-by-side timings → docs/benchmarks.md (+ PNG, JSON).
+bench: install
+	$(BIN)/python -m fedot.bench
 
 experiment: install
 	$(BIN)/fedot experiment fedavg-digits

@@ -218,6 +218,20 @@ def _print_summary(summary: Mapping[str, Any], out_dir: Path) -> None:
     typer.echo(f"written: {out_dir}/summary.json, summary.md, comparison.png")
 
 
+@app.command()
+def env() -> None:
+    """Print the environment for running ``flwr`` by hand on fedot's own SuperLink.
+
+    Use as ``eval "$(fedot env)"`` and then ``flwr run . --stream ...``.
+    """
+    from fedot.fl.runner import FLWR_ENV_KEYS, flwr_env
+
+    root, _ = _defaults()
+    values = flwr_env(root)
+    for key in FLWR_ENV_KEYS:
+        typer.echo(f"export {key}={values[key]}")
+
+
 @superlink_app.command("stop")
 def superlink_stop() -> None:
     """Stop fedot's managed local SuperLink (port $FEDOT_SUPERLINK_PORT, default 39291)."""

@@ -6,14 +6,9 @@ Hugging Face Hub and raise :class:`DatasetUnavailableError` when it cannot be re
 """
 
 from fedot.data.containers import ArrayDataset, ClientData, DatasetUnavailableError, LoadedDataset
+from fedot.data.federated import client_split, federated_split, label_counts
 from fedot.data.loaders import DATASETS, OFFLINE_DATASETS, load_dataset
-from fedot.data.partition import (
-    PARTITION_KINDS,
-    client_split,
-    federated_split,
-    label_counts,
-    partition_indices,
-)
+from fedot.data.partition import PARTITION_KINDS, partition_indices
 from fedot.data.plot import plot_label_distribution
 
 __all__ = [

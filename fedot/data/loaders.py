@@ -119,9 +119,7 @@ def _load_synthetic_regression(seed: int, num_clients: int) -> LoadedDataset:
         ys.append(x @ w_i + _SYNTH_NOISE * rng.standard_normal(_SYNTH_PER_CLIENT))
     x_test = rng.standard_normal((_SYNTH_TEST, _SYNTH_DIM))
     y_test = x_test @ w_star + _SYNTH_NOISE * rng.standard_normal(_SYNTH_TEST)
-    train = ArrayDataset(
-        np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32)
-    )
+    train = ArrayDataset(np.concatenate(xs).astype(np.float32), np.concatenate(ys).astype(np.float32))
     test = ArrayDataset(x_test.astype(np.float32), y_test.astype(np.float32))
     groups = np.repeat(np.arange(num_clients, dtype=np.int64), _SYNTH_PER_CLIENT)
     return LoadedDataset(

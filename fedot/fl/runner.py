@@ -38,6 +38,16 @@ __all__ = [
     "to_toml",
 ]
 
+#: Variables :func:`flwr_env` sets (``fedot env`` prints them for running ``flwr`` by hand).
+FLWR_ENV_KEYS = (
+    "FLWR_HOME",
+    "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION",
+    "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT",
+    "FLWR_LOCAL_CONTROL_API_PORT",
+    "FLWR_TELEMETRY_ENABLED",
+    "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO",
+)
+
 #: Name of the managed local simulation connection in the Flower config.
 LOCAL_CONNECTION = "local"
 

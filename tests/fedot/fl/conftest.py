@@ -80,9 +80,9 @@ class StubGrid:
 
 @pytest.fixture
 def global_arrays() -> dict[str, np.ndarray]:
-    """A tiny global model: a float32 weight matrix, a float32 bias and an int64 counter."""
+    """A tiny global model: a float32 weight matrix, a float32 bias and an int64 buffer."""
     return {
         "w": np.array([[1.0, -2.0, 0.5], [0.25, 4.0, -1.0]], dtype=np.float32),
         "b": np.array([0.5, -0.5], dtype=np.float32),
-        "n": np.array(3, dtype=np.int64),
+        "n": np.array([3, 40], dtype=np.int64),
     }

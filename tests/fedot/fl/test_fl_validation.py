@@ -51,7 +51,7 @@ def test_good_train_reply_passes() -> None:
 
 def test_list_valued_and_integer_metrics_are_accepted() -> None:
     # Prepare
-    metrics = {keys.NUM_EXAMPLES: 4, "loss": 1, "per-class": [0.5, 1.0, 2]}
+    metrics = {keys.NUM_EXAMPLES: 4, "loss": 1, "per-class": [0.5, 1.0, 2.0]}
     reply = make_reply(GOOD, metrics, node_id=3, partition_id=0)
     # Execute
     reason = check_content(reply.content, spec=SPEC)
