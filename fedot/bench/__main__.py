@@ -9,7 +9,7 @@ import platform
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ def _round_stats(out_dir: Path) -> dict[str, float]:
 
 
 def bench_backends(rounds: int, clients: int) -> dict[str, Any]:
-    """The default experiment in-process and through ``flwr run`` (Ray), side by side."""
+    """Run the default experiment in-process and through ``flwr run`` (Ray), side by side."""
     root = project_root()
     out: dict[str, Any] = {"rounds": rounds, "clients": clients}
     with tempfile.TemporaryDirectory() as tmp:
@@ -75,7 +75,7 @@ def main() -> None:
     _plot(overhead, backends, args.out / "bench_rounds.png")
     (args.out / "benchmarks.json").write_text(json.dumps(
         {"round_overhead": overhead, "backends": backends}, indent=2) + "\n")
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",

@@ -6,6 +6,7 @@ import numpy as np
 
 
 def is_int(value: object) -> bool:
+    """Return whether ``value`` is a Python or numpy integer (bools excluded)."""
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
@@ -17,5 +18,6 @@ def check_int(name: str, value: object, low: int, high: int | None = None) -> No
 
 
 def check_local_test_fraction(value: float) -> None:
+    """Raise ValueError unless ``0 <= value < 1``."""
     if not 0.0 <= value < 1.0:
         raise ValueError(f"local_test_fraction must be in [0, 1), got local_test_fraction={value!r}")

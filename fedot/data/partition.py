@@ -19,6 +19,7 @@ PARTITION_KINDS: tuple[str, ...] = ("iid", "dirichlet", "pathological", "shard",
 
 
 def _natural(groups: np.ndarray | None, num_partitions: int, n: int) -> list[np.ndarray]:
+    """Give partition ``p`` the samples of the ``p``-th smallest group id."""
     if groups is None:
         raise ValueError(
             "kind='natural' needs groups (a natural client id per sample); only datasets "
@@ -46,6 +47,7 @@ def _make_partitioner(
     shards_per_client: int,
     min_size: int,
 ) -> Any:
+    """Build the flwr-datasets partitioner for ``kind`` (imported lazily: it is slow to import)."""
     from flwr_datasets.partitioner import (
         DirichletPartitioner,
         IidPartitioner,

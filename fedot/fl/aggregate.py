@@ -8,8 +8,9 @@ for every array :math:`k` of the replies :math:`i` with weights :math:`n_i` (McM
 *Communication-Efficient Learning of Deep Networks from Decentralized Data*, arXiv:1602.05629).
 
 Unlike Flower's ``aggregate_arrayrecords``, the result keeps each array's dtype: integer buffers
-(BatchNorm's ``num_batches_tracked``) are averaged in float64 and rounded back instead of silently
-becoming float64, so the global model's specification never drifts between rounds.
+(BatchNorm's ``num_batches_tracked``) are rounded back instead of silently becoming float64, so the
+global model's specification never drifts between rounds. Sums run in float64 and are cast back
+once, so identical inputs come back bit-identical whatever the weights.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ def normalise_weights(weights: Sequence[float]) -> np.ndarray:
         raise ValueError("no weights to normalise")
     if not np.isfinite(w).all() or (w < 0).any():
         raise ValueError(f"weights must be finite and >= 0, got {w.tolist()}")
-    total = w.sum()
-    if total <= 0:
-        raise ValueError(f"weights sum to {total}; at least one must be > 0")
-    return w / total
+    top = w.max()
+    if top <= 0:
+        raise ValueError(f"weights sum to 0; at least one must be > 0, got {w.tolist()}")
+    w = w / top  # scale first: a sum of large finite weights must not overflow to inf
+    return w / w.sum()
 
 
 def weighted_average(records: Sequence[ArrayRecord], weights: Sequence[float]) -> ArrayRecord:
@@ -71,11 +73,11 @@ def weighted_average(records: Sequence[ArrayRecord], weights: Sequence[float]) -
     out: dict[str, Array] = {}
     for name in records[0]:
         first = records[0][name].numpy()
-        floating = first.dtype.kind in "fc"
-        acc = np.zeros(first.shape, dtype=first.dtype if floating else np.float64)
+        wide = np.complex128 if first.dtype.kind == "c" else np.float64
+        acc = np.zeros(first.shape, dtype=wide)
         for record, factor in zip(records, factors, strict=True):
-            acc += record[name].numpy() * (first.dtype.type(factor) if floating else factor)
-        if not floating:
-            acc = np.rint(acc).astype(first.dtype)
-        out[name] = Array(acc)
+            acc += record[name].numpy() * factor
+        if first.dtype.kind not in "fc":
+            acc = np.rint(acc)
+        out[name] = Array(np.asarray(acc.astype(first.dtype)))
     return ArrayRecord(out)

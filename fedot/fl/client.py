@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from pydantic import ValidationError
 
 from fedot.config import ConfigError, LocalConfig, unflatten
 from fedot.fl import keys
@@ -22,6 +23,8 @@ def round_settings(msg: Message) -> tuple[int, LocalConfig]:
         If a ``local.*`` value is missing or invalid.
     """
     config = msg.content[keys.CONFIG]
+    if keys.SERVER_ROUND not in config:
+        raise ConfigError(f"round config lacks {keys.SERVER_ROUND!r}")
     server_round = int(config[keys.SERVER_ROUND])
     local = {k: config[k] for k in keys.LOCAL_KEYS if k in config}
     missing = sorted(set(keys.LOCAL_KEYS) - set(local))
@@ -29,8 +32,12 @@ def round_settings(msg: Message) -> tuple[int, LocalConfig]:
         raise ConfigError(f"round {server_round} config lacks {missing}")
     try:
         return server_round, LocalConfig.model_validate(unflatten(local)["local"])
-    except ValueError as exc:
-        raise ConfigError(f"round {server_round}: invalid local settings: {exc}") from None
+    except ValidationError as exc:
+        bad = "; ".join(
+            f"'local.{'.'.join(map(str, e['loc']))}' = {e.get('input')!r}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"round {server_round}: invalid local settings: {bad}") from None
 
 
 def reply(

@@ -144,7 +144,10 @@ def screen_replies(
 
     key_sets = [frozenset(next(iter(m.content.metric_records.values())).keys()) for m in valid]
     if len(set(key_sets)) > 1:
-        common = Counter(key_sets).most_common(1)[0][0]
+        # most common key set; a tie goes to the lexicographically first sorted key list, so the
+        # choice never depends on arrival order
+        counts = Counter(key_sets)
+        common = min(counts, key=lambda ks: (-counts[ks], sorted(ks)))
         kept = []
         for msg, ks in zip(valid, key_sets, strict=True):
             if ks == common:

@@ -125,3 +125,30 @@ def test_bad_config_fails_before_training(tmp_path: Path) -> None:
 def test_too_few_nodes_times_out_with_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(TimeoutError, match="clients=5"):
         run_inline({**QUICK, "clients": 5, "wait-timeout": 0.5, "out-dir": str(tmp_path)}, 4)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"model.name": "cnn", "dataset": "digits"},
+        {"model.name": "logreg", "dataset": "wine", "partition.kind": "iid"},
+        {"model.name": "mlp", "dataset": "breast-cancer", "partition.kind": "pathological",
+         "partition.classes-per-client": 1},
+        {"model.name": "mlp", "dataset": "mnist1d", "partition.kind": "shard"},
+        {"model.name": "linear", "dataset": "synthetic-regression", "partition.kind": "natural",
+         "local.lr": 0.05},
+    ],
+    ids=lambda o: f"{o['model.name']}-{o['dataset']}",
+)
+def test_every_model_and_offline_dataset_runs(tmp_path: Path, overrides: dict) -> None:
+    # Execute
+    res = _run(tmp_path, rounds=2, clients=3, **overrides)
+    # Assert: completed, finite, and the loss went down from the initial model
+    losses = [e["server"]["loss"] for e in res["rounds"]]
+    assert res["status"] == "completed"
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < losses[0]
+    if overrides["dataset"] == "synthetic-regression":
+        assert "accuracy" not in res["final"]
+    else:
+        assert 0.0 <= res["final"]["accuracy"] <= 1.0

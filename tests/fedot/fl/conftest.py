@@ -80,7 +80,10 @@ class StubGrid:
 
 @pytest.fixture
 def global_arrays() -> dict[str, np.ndarray]:
-    """A tiny global model: a float32 weight matrix, a float32 bias and an int64 buffer."""
+    """A tiny global model: float32 weight and bias, a 1-d int64 buffer (all float32-exact).
+
+    The buffer is 1-d on purpose: 0-d int arrays hit the aggregation bug in test_fl_aggregate.
+    """
     return {
         "w": np.array([[1.0, -2.0, 0.5], [0.25, 4.0, -1.0]], dtype=np.float32),
         "b": np.array([0.5, -0.5], dtype=np.float32),

@@ -102,7 +102,8 @@ def test_round_settings_bad_value_raises_naming_the_key(key: str, value, name: s
         round_settings(msg)
     text = str(info.value)
     assert "invalid local settings" in text
-    assert f"\n{name}\n" in text  # pydantic's error location: the field's hyphenated name
+    assert f"'local.{name}'" in text  # the dotted run-config key, as load_run_config names it
+    assert key == f"local.{name}"
 
 
 def test_reply_carries_metrics_identity_and_arrays() -> None:

@@ -13,7 +13,9 @@ from flwr.app import ConfigRecord
 from fedot.config import LocalConfig, load_run_config
 from fedot.fl import keys
 from fedot.fl.strategy import FedotStrategy, NoValidRepliesError, RoundLog
+from fedot.fl.task import to_arrays
 from fedot.fl.validation import array_specs
+from fedot.learning import build_model
 from strategies.fedavg import FedAvg
 
 NODES = [1001, 1002, 1003, 1004]
@@ -455,3 +457,21 @@ def test_aggregate_evaluate_all_bad_returns_none() -> None:
     assert empty is None
     assert len(strategy.log.entry(3)["evaluate_rejected"]) == 2
     assert "evaluate_metrics" not in strategy.log.entry(3)
+
+
+def test_aggregate_train_of_cnn_with_batchnorm() -> None:
+    # Prepare
+    global_record = to_arrays(build_model("cnn", (1, 8, 8), 4, hidden=8, seed=0))
+    arrays = {k: a.numpy() for k, a in global_record.items()}
+    strategy = FedAvg(local=LocalConfig())
+    strategy._spec = array_specs(global_record)
+    replies = [
+        make_reply(arrays, {keys.NUM_EXAMPLES: n}, node_id=1001 + i, partition_id=i)
+        for i, n in enumerate([10, 30])
+    ]
+    # Execute
+    out, _ = strategy.aggregate_train(1, replies)
+    # Assert
+    for name, value in arrays.items():
+        assert out[name].numpy().dtype == value.dtype
+        np.testing.assert_allclose(out[name].numpy(), value, rtol=1e-6)

@@ -269,12 +269,6 @@ def test_consistent_metric_keys_are_all_kept() -> None:
     assert screen.rejected == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="screen_replies breaks a tie between metric-key sets by arrival order "
-    "(Counter.most_common keeps first-seen order), so which reply is aggregated depends on "
-    "the order replies arrived in",
-)
 def test_metric_key_tie_does_not_depend_on_arrival_order() -> None:
     # Prepare
     a = make_reply(GOOD, good_metrics(), node_id=61, partition_id=0)
