@@ -11,7 +11,7 @@ import copy
 from flwr.app import Context, Message
 
 from fedot.fl import keys
-from fedot.fl.client import reply, round_settings
+from fedot.fl.client import evaluate_split, reply, round_settings
 from fedot.fl.task import client_env, load_arrays, to_arrays
 from fedot.learning import evaluate as evaluate_model
 from fedot.learning import proximal_penalty
@@ -39,17 +39,17 @@ def train(msg: Message, context: Context) -> Message:
 
 
 def evaluate(msg: Message, context: Context) -> Message:
-    """Evaluate the received global model on this client's local test split."""
+    """Evaluate the received global model on this client's local test (or train) split."""
     env = client_env(context)
-    if len(env.data.test) == 0:
+    split = evaluate_split(msg)
+    data = env.data.train if split == "train" else env.data.test
+    if len(data) == 0:
         raise ValueError(
-            f"partition {env.partition_id} has an empty local test split "
+            f"partition {env.partition_id} has an empty local {split} split "
             "(data.local-test-fraction too small for its size)"
         )
     model = load_arrays(copy.deepcopy(env.model), msg.content[keys.ARRAYS])
-    result = evaluate_model(
-        model, env.data.test.x, env.data.test.y, task=env.dataset.task, device=env.device
-    )
+    result = evaluate_model(model, data.x, data.y, task=env.dataset.task, device=env.device)
     metrics = {"loss": result.loss, keys.NUM_EXAMPLES: result.num_examples}
     if result.accuracy is not None:
         metrics["accuracy"] = result.accuracy

@@ -14,10 +14,17 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from clients import classifier
-from fedot.fl.task import validated_config
+from fedot.fl.client import describe
+from fedot.fl.task import client_env, validated_config
 
 #: scheme → module with ``train(msg, context)`` and ``evaluate(msg, context)`` handlers.
-TASKS: dict[str, ModuleType] = {"fedavg": classifier}
+TASKS: dict[str, ModuleType] = {
+    "fedavg": classifier,
+    "fedavot": classifier,
+    "fedavg-subset": classifier,
+    "fedavg-k": classifier,
+    "fedavg-full": classifier,
+}
 
 app = ClientApp()
 
@@ -37,3 +44,9 @@ def train(msg: Message, context: Context) -> Message:
 def evaluate(msg: Message, context: Context) -> Message:
     """Dispatch an evaluate message to the scheme's client task."""
     return _handler(context, "evaluate")(msg, context)
+
+
+@app.query()
+def query(msg: Message, context: Context) -> Message:
+    """Answer a strategy's discovery query: partition id and data sizes (no samples)."""
+    return describe(msg, client_env(context))

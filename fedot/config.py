@@ -23,6 +23,8 @@ __all__ = [
     "SCHEMES",
     "ConfigError",
     "DataConfig",
+    "FedAVOTConfig",
+    "ParticipationConfig",
     "LocalConfig",
     "ModelConfig",
     "PartitionConfig",
@@ -34,9 +36,11 @@ __all__ = [
 ]
 
 #: Registered schemes. Each name has a strategy in ``strategies/`` and a client task in ``clients/``.
-SCHEMES: tuple[str, ...] = ("fedavg",)
+SCHEMES: tuple[str, ...] = ("fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full")
+#: Schemes that draw the round's clients from an availability model (``participation.*``).
+PARTIAL_PARTICIPATION_SCHEMES = frozenset({"fedavot", "fedavg-subset", "fedavg-k", "fedavg-full"})
 
-SchemeName = Literal["fedavg"]
+SchemeName = Literal["fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full"]
 DatasetName = Literal[
     "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
     "mnist", "fashion-mnist", "cifar10",
@@ -105,6 +109,43 @@ class LocalConfig(_Section):
     proximal_mu: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
 
 
+class ParticipationConfig(_Section):
+    """Importance p and availability q for partial-participation schemes (``participation.*``).
+
+    ``importance``: ``data-size`` (p_i ∝ n_i), ``uniform``, or ``power`` (p_i ∝ (N+1−i)^a with
+    a = ``importance-power``, decreasing in the partition id, as in FedAVOT's experiments).
+    ``availability``: how the server draws each round's available clients: ``k-of-n`` (k clients
+    without replacement, weights r_i ∝ i^b with b = ``availability-power``; b = 0 is uniform),
+    ``with-replacement`` (FedAVOT's sampler: k i.i.d. draws from r, redrawn on repeats),
+    ``bernoulli`` (client i available with probability min(1, k·r_i)), ``markov`` (the same
+    stationary probabilities with lag-1 correlation ``markov-rho``), ``restricted`` (``groups``
+    contiguous groups of clients that are never available together; k of one group per round),
+    ``all`` (every client, every round) or ``observed`` (deployment: whoever replies; q is learned
+    online from the subsets seen).
+    """
+
+    importance: Literal["data-size", "uniform", "power"] = "data-size"
+    importance_power: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.8
+    availability: Literal[
+        "k-of-n", "with-replacement", "bernoulli", "markov", "restricted", "all", "observed"
+    ] = "k-of-n"
+    k: Annotated[int, Field(ge=1)] = 2
+    availability_power: Annotated[float, Field(allow_inf_nan=False)] = 0.0
+    markov_rho: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    groups: Annotated[int, Field(ge=1)] = 2
+    mc_samples: Annotated[int, Field(ge=1000)] = 200_000
+    evaluate_every: Annotated[int, Field(ge=1)] = 1
+    evaluate_split: Literal["train", "test"] = "test"
+
+
+class FedAVOTConfig(_Section):
+    """Masked-OT solver settings of FedAVOT (``fedavot.*``)."""
+
+    tol: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1e-10
+    max_iter: Annotated[int, Field(ge=1)] = 10_000
+    kappa: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+
+
 class ModelConfig(_Section):
     """The global model (``model.*``)."""
 
@@ -135,6 +176,8 @@ class RunConfig(_Section):
     data: DataConfig = DataConfig()
     local: LocalConfig = LocalConfig()
     model: ModelConfig = ModelConfig()
+    participation: ParticipationConfig = ParticipationConfig()
+    fedavot: FedAVOTConfig = FedAVOTConfig()
 
     @field_validator("device")
     @classmethod
@@ -167,6 +210,14 @@ class RunConfig(_Section):
             raise ValueError(
                 f"partition.kind={self.partition.kind!r} splits by label; dataset="
                 f"{self.dataset!r} is a regression task: use 'iid' or 'natural'"
+            )
+        if (
+            self.scheme in PARTIAL_PARTICIPATION_SCHEMES
+            and self.participation.availability not in ("all", "observed")
+            and self.participation.k > self.clients
+        ):
+            raise ValueError(
+                f"participation.k={self.participation.k} exceeds clients={self.clients}"
             )
         if self.partition.kind == "natural" and not regression:
             raise ValueError(

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from fedot.fl.strategy import FedotStrategy
 from strategies.fedavg import FedAvg
+from strategies.fedavg_full import FedAvgFull
+from strategies.fedavg_k import FedAvgK
+from strategies.fedavg_subset import FedAvgSubset
+from strategies.fedavot import FedAVOT
 
-__all__ = ["STRATEGIES", "FedAvg"]
+__all__ = ["STRATEGIES", "FedAVOT", "FedAvg", "FedAvgFull", "FedAvgK", "FedAvgSubset"]
 
-STRATEGIES: dict[str, type[FedotStrategy]] = {cls.scheme: cls for cls in (FedAvg,)}
+STRATEGIES: dict[str, type[FedotStrategy]] = {
+    cls.scheme: cls for cls in (FedAvg, FedAVOT, FedAvgSubset, FedAvgK, FedAvgFull)
+}

@@ -43,6 +43,9 @@ _SYNTH_DIM = 20
 _SYNTH_PER_CLIENT = 100
 _SYNTH_TEST = 500
 _SYNTH_HETEROGENEITY = 0.5
+#: Client optima also drift along one random direction with the client id, so that how clients
+#: are weighted (importance vs availability) moves the optimum systematically (FedAVOT's bias).
+_SYNTH_DRIFT = 1.0
 _SYNTH_NOISE = 0.1
 
 
@@ -111,9 +114,12 @@ def _load_mnist1d(seed: int) -> LoadedDataset:
 def _load_synthetic_regression(seed: int, num_clients: int) -> LoadedDataset:
     rng = np.random.default_rng(seed)
     w_star = rng.standard_normal(_SYNTH_DIM)
+    direction = rng.standard_normal(_SYNTH_DIM)
     xs, ys = [], []
-    for _ in range(num_clients):
-        w_i = w_star + _SYNTH_HETEROGENEITY * rng.standard_normal(_SYNTH_DIM)
+    for i in range(num_clients):
+        position = 2.0 * i / max(num_clients - 1, 1) - 1.0  # in [-1, 1]
+        w_i = (w_star + _SYNTH_HETEROGENEITY * rng.standard_normal(_SYNTH_DIM)
+               + _SYNTH_DRIFT * position * direction)
         x = rng.standard_normal((_SYNTH_PER_CLIENT, _SYNTH_DIM))
         xs.append(x)
         ys.append(x @ w_i + _SYNTH_NOISE * rng.standard_normal(_SYNTH_PER_CLIENT))

@@ -23,6 +23,17 @@ RunFn = Callable[[Mapping[str, Any], Path], Path]
 
 #: Server-side metrics reported in summaries (when present).
 SUMMARY_METRICS = ("accuracy", "loss")
+#: Client-evaluation metrics reported from the last evaluated round (when present): ``loss_p`` is
+#: the importance-weighted objective of partial-participation schemes.
+EVALUATE_METRICS = ("loss_p",)
+
+
+def last_evaluate(result: Mapping[str, Any], metric: str) -> float | None:
+    """Return the metric from the last round whose client evaluation reported it."""
+    for entry in reversed(result["rounds"]):
+        if metric in entry.get("evaluate", {}):
+            return float(entry["evaluate"][metric])
+    return None
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,10 @@ def summarise(
             vals = [r["final"][metric] for r in results if metric in r.get("final", {})]
             if vals:
                 row[metric] = _mean_std(vals)
+        for metric in EVALUATE_METRICS:
+            evals = [v for r in results if (v := last_evaluate(r, metric)) is not None]
+            if evals:
+                row[metric] = _mean_std(evals)
         times = [np.mean([e["time_s"] for e in r["rounds"] if e["round"] > 0]) for r in results]
         row["round_time_s"] = _mean_std([float(t) for t in times])
         row["rounds"] = results[0]["config"]["rounds"]
@@ -102,18 +117,22 @@ def _fmt(stat: Mapping[str, float] | None, digits: int = 4) -> str:
 
 def markdown_table(summary: Mapping[str, Any]) -> str:
     """Render the summary as a markdown table."""
+    rows = summary["results"]
+    extra = [m for m in EVALUATE_METRICS if any(m in r for r in rows.values())]
     lines = [
         f"# {summary['title']}",
         "",
-        f"Seeds: {summary['seeds']} (mean ± sample std over seeds; server-side global test set)",
+        f"Seeds: {summary['seeds']} (mean ± sample std over seeds; accuracy and loss on the "
+        "server's global test set" + ("; loss_p: p-weighted client objective" if extra else "") + ")",
         "",
-        "| arm | accuracy | loss | round time (s) | rounds |",
-        "|---|---|---|---|---|",
+        "| arm | accuracy | loss | " + "".join(f"{m} | " for m in extra) + "round time (s) | rounds |",
+        "|---|---|---|" + "---|" * len(extra) + "---|---|",
     ]
-    for label, row in summary["results"].items():
+    for label, row in rows.items():
         lines.append(
             f"| {label} | {_fmt(row.get('accuracy'))} | {_fmt(row.get('loss'))} | "
-            f"{_fmt(row.get('round_time_s'), 3)} | {row['rounds']} |"
+            + "".join(f"{_fmt(row.get(m))} | " for m in extra)
+            + f"{_fmt(row.get('round_time_s'), 3)} | {row['rounds']} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -125,23 +144,28 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    metrics = [m for m in SUMMARY_METRICS
-               if any(m in r["final"] for rs in runs.values() for r in rs)]
-    fig, axes = plt.subplots(1, max(1, len(metrics)), figsize=(5 * max(1, len(metrics)), 3.6))
+    everything = [r for rs in runs.values() for r in rs]
+    panels = [("evaluate", m) for m in EVALUATE_METRICS
+              if any(last_evaluate(r, m) is not None for r in everything)]
+    panels += [("server", m) for m in SUMMARY_METRICS if any(m in r["final"] for r in everything)]
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
     axes = np.atleast_1d(axes)
-    for ax, metric in zip(axes, metrics, strict=False):
+    for ax, (section, metric) in zip(axes, panels, strict=False):
         for label, results in runs.items():
-            curves = [[e["server"].get(metric, math.nan) for e in r["rounds"]] for r in results]
-            length = min(len(c) for c in curves)
-            arr = np.asarray([c[:length] for c in curves], dtype=np.float64)
-            xs = [e["round"] for e in results[0]["rounds"][:length]]
-            mean, std = arr.mean(axis=0), arr.std(axis=0)
-            ax.plot(xs, mean, label=label)
-            ax.fill_between(xs, mean - std, mean + std, alpha=0.2)
+            rounds = [e["round"] for e in results[0]["rounds"] if metric in e.get(section, {})]
+            curves = [[next((e[section][metric] for e in r["rounds"] if e["round"] == x
+                             and metric in e.get(section, {})), math.nan) for x in rounds]
+                      for r in results]
+            arr = np.asarray(curves, dtype=np.float64)
+            mean, std = np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+            ax.plot(rounds, mean, label=label)
+            ax.fill_between(rounds, mean - std, mean + std, alpha=0.2)
         ax.set_xlabel("round")
-        ax.set_ylabel(f"server {metric}")
+        ax.set_ylabel(f"{section} {metric}")
+        if metric.startswith("loss"):
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -68,3 +68,7 @@ register(
         quick_seeds=(0,),
     )
 )
+
+
+# Experiments of the schemes, registered on import.
+from fedot.experiments import fedavot as _fedavot  # noqa: E402,F401

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 from flwr.app import Array, ArrayRecord
 
-__all__ = ["normalise_weights", "weighted_average"]
+__all__ = ["normalise_weights", "weighted_average", "weighted_sum"]
 
 
 def normalise_weights(weights: Sequence[float]) -> np.ndarray:
@@ -69,7 +69,26 @@ def weighted_average(records: Sequence[ArrayRecord], weights: Sequence[float]) -
     """
     if len(records) != len(weights):
         raise ValueError(f"{len(records)} records but {len(weights)} weights")
-    factors = normalise_weights(weights)
+    return weighted_sum(records, normalise_weights(weights))
+
+
+def weighted_sum(records: Sequence[ArrayRecord], coefficients: Sequence[float]) -> ArrayRecord:
+    r"""Return :math:`\sum_i c_i w_i` array by array, *without* normalising the coefficients.
+
+    Used directly by schemes whose weights are not a convex combination (FedAvg(K) of the FedAVOT
+    paper scales by N/K); :func:`weighted_average` calls it with normalised weights. Sums run in
+    float64 (complex128) and each array is cast back to its input dtype once (integers rounded).
+
+    Raises
+    ------
+    ValueError
+        On a length mismatch, no records, or a non-finite coefficient.
+    """
+    factors = np.asarray(coefficients, dtype=np.float64)
+    if len(records) != factors.size or factors.size == 0:
+        raise ValueError(f"{len(records)} records but {factors.size} coefficients")
+    if not np.isfinite(factors).all():
+        raise ValueError(f"coefficients must be finite, got {factors.tolist()}")
     out: dict[str, Array] = {}
     for name in records[0]:
         first = records[0][name].numpy()

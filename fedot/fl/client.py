@@ -11,7 +11,25 @@ from fedot.config import ConfigError, LocalConfig, unflatten
 from fedot.fl import keys
 from fedot.fl.task import ClientEnv
 
-__all__ = ["reply", "round_settings"]
+__all__ = ["describe", "evaluate_split", "reply", "round_settings"]
+
+
+def evaluate_split(msg: Message) -> str:
+    """Return the local split an evaluate message asks for (``"test"`` unless it says otherwise)."""
+    split = msg.content[keys.CONFIG].get(keys.EVALUATE_SPLIT, "test")
+    if split not in ("train", "test"):
+        raise ConfigError(f"{keys.EVALUATE_SPLIT}={split!r}: must be 'train' or 'test'")
+    return str(split)
+
+
+def describe(msg: Message, env: ClientEnv) -> Message:
+    """Reply to a ``query`` with the client's identity and local data sizes.
+
+    Strategies use it once, before round 1, to map stable partition ids to Flower node ids and to
+    learn data sizes (importance by data size) without seeing any sample.
+    """
+    metrics = {keys.NUM_EXAMPLES: len(env.data.train), "num-test-examples": len(env.data.test)}
+    return reply(msg, env, metrics)
 
 
 def round_settings(msg: Message) -> tuple[int, LocalConfig]:

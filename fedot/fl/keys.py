@@ -9,6 +9,7 @@ __all__ = [
     "ARRAYS",
     "CLIENT",
     "CONFIG",
+    "EVALUATE_SPLIT",
     "LOCAL_KEYS",
     "METRICS",
     "NUM_EXAMPLES",
@@ -33,6 +34,10 @@ SERVER_ROUND = "server-round"
 #: node_config keys (injected by the simulation engine; ``--node-config`` in deployment).
 PARTITION_ID = "partition-id"
 NUM_PARTITIONS = "num-partitions"
+
+#: Which local split a client evaluates on ("test" by default, or "train" for the training
+#: objective, e.g. FedAVOT's p-weighted global objective).
+EVALUATE_SPLIT = "evaluate-split"
 
 #: Per-round local-training settings travel in the ConfigRecord under these keys
 #: (the same dotted names as the run config's ``local.*`` section).

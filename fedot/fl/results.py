@@ -135,6 +135,8 @@ class ResultsRecorder:
         self.results["rounds"].append(entry)
         self.results["final"] = server
         self.results["elapsed_s"] = now - self._start
+        if self.strategy.log.setup:
+            self.results["setup"] = self.strategy.log.setup
         self._write()
         if self.checkpoint:
             self._save_checkpoint(server_round, arrays)

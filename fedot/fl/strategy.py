@@ -47,6 +47,8 @@ class RoundLog:
 
     def __init__(self) -> None:
         self.rounds: dict[int, dict[str, Any]] = {}
+        #: One-off facts established during the run (e.g. after client discovery), JSON-ready.
+        self.setup: dict[str, Any] = {}
 
     def entry(self, server_round: int) -> dict[str, Any]:
         """Return (creating it) the mutable record of one round."""

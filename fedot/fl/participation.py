@@ -1,0 +1,247 @@
+"""Partial participation: the server draws each round's available clients from an availability model.
+
+:class:`PartialParticipation` is the shared base of the FedAVOT scheme and its baselines
+(``fedavg-subset``, ``fedavg-k``, ``fedavg-full``). It adds to :class:`~fedot.fl.strategy.FedotStrategy`:
+
+* **discovery** — before round 1 it sends one ``query`` message to every node; each ClientApp answers
+  with its stable ``partition-id`` and its data sizes (never a sample). That maps the availability
+  model's client indices (partition ids) to Flower node ids, in simulation and deployment alike;
+* the **importance** p (by data size, uniform, or a power law) and the **availability** model
+  (:mod:`fedot.availability`) with its subset distribution q (exact or Monte-Carlo, seeded);
+* **configure_train** sends the global model only to the round's available subset; in ``observed``
+  mode (deployment, q unknown) it asks every node and q is learned online from who replies;
+* **aggregate_arrays** calls :meth:`PartialParticipation.coefficients` for the partitions that
+  actually replied (a node lost mid-round is simply not in the subset) and takes the weighted sum;
+* federated evaluation every ``evaluate-every`` rounds (and the last), on the split
+  ``evaluate-split``, with the p-weighted loss ``loss_p`` = Σ p_i f_i / Σ p_i over the evaluated
+  clients (the FedAVOT objective F_p when all clients evaluate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from logging import INFO, WARNING
+from typing import Any
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid
+
+from fedot import availability as av
+from fedot.config import ParticipationConfig, RunConfig
+from fedot.fl import keys
+from fedot.fl.aggregate import weighted_sum
+from fedot.fl.strategy import FedotStrategy, _metrics
+from fedot.fl.task import derive_seed
+from fedot.fl.validation import array_specs, partition_of
+
+__all__ = ["PartialParticipation", "build_availability", "importance_vector"]
+
+
+def importance_vector(kind: str, sizes: np.ndarray, power: float) -> np.ndarray:
+    """Return the importance p over clients 0..N-1 (sums to 1)."""
+    n = len(sizes)
+    if kind == "data-size":
+        p = sizes.astype(np.float64)
+    elif kind == "uniform":
+        p = np.ones(n)
+    else:  # "power": p_i ∝ (N + 1 − i)^a, i = 1..N (decreasing in the partition id)
+        p = av.power_weights(n, power, increasing=False)
+    return p / p.sum()
+
+
+def build_availability(cfg: ParticipationConfig, num_clients: int) -> av.AvailabilityModel:
+    """Build the configured availability model over clients 0..N-1."""
+    r = av.power_weights(num_clients, cfg.availability_power, increasing=True)
+    kind = cfg.availability
+    if kind == "k-of-n":
+        return av.KofN(r, cfg.k)
+    if kind == "with-replacement":
+        return av.WithReplacementDrop(r, cfg.k)
+    probs = np.clip(cfg.k * r, 1e-3, 1.0)
+    if kind == "bernoulli":
+        return av.Bernoulli(probs)
+    if kind == "markov":
+        rho = cfg.markov_rho
+        return av.Markov(p_on_off=(1 - probs) * (1 - rho), p_off_on=probs * (1 - rho))
+    if kind == "restricted":
+        groups = [g.tolist() for g in np.array_split(np.arange(num_clients), cfg.groups)]
+        return av.Restricted(groups, k=min(cfg.k, min(len(g) for g in groups)))
+    raise ValueError(f"participation.availability={kind!r} has no sampler")
+
+
+class PartialParticipation(FedotStrategy):
+    """FedotStrategy whose rounds train only the clients an availability model makes available.
+
+    Parameters
+    ----------
+    participation : ParticipationConfig
+        Importance, availability model and evaluation cadence.
+    rounds : int
+        Number of rounds (the last one is always evaluated).
+    **kwargs
+        Passed to :class:`~fedot.fl.strategy.FedotStrategy`.
+    """
+
+    def __init__(self, *, participation: ParticipationConfig, rounds: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.participation = participation
+        self.rounds = rounds
+        self.nodes: dict[int, int] = {}  # partition id → node id
+        self.sizes = np.zeros(0, dtype=np.int64)
+        self.importance = np.zeros(0)
+        self.model: av.AvailabilityModel | None = None
+        self.distribution: av.SubsetDistribution | None = None
+        self.estimator: av.OnlineEstimator | None = None
+        self.rng = np.random.default_rng(derive_seed(self.seed, 0xA7A1))
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> PartialParticipation:
+        """Build from the run config (``participation.*``; schemes add their own section)."""
+        return cls(**cls.config_kwargs(cfg))
+
+    @classmethod
+    def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
+        """Return the constructor arguments taken from the run config."""
+        return {
+            "local": cfg.local, "seed": cfg.seed, "fraction_train": 1.0,
+            "fraction_evaluate": cfg.fraction_evaluate, "min_available_nodes": cfg.clients,
+            "participation": cfg.participation, "rounds": cfg.rounds,
+        }
+
+    @property
+    def num_clients(self) -> int:
+        """Number of clients N (known after discovery)."""
+        return len(self.sizes)
+
+    # ----------------------------------------------------------------------------- discovery
+    def discover(self, grid: Grid) -> None:
+        """Query every node once for its partition id and data size, then prepare p and q."""
+        node_ids = list(grid.get_node_ids())
+        messages = [Message(RecordDict({keys.CONFIG: ConfigRecord()}), node, MessageType.QUERY)
+                    for node in node_ids]
+        sizes: dict[int, int] = {}
+        for reply in grid.send_and_receive(messages):
+            pid = None if reply.has_error() else partition_of(reply.content)
+            if pid is None:
+                log(WARNING, "discovery: node %d gave no partition id (%s)",
+                    reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
+                continue
+            self.nodes[pid] = int(reply.metadata.src_node_id)
+            sizes[pid] = int(_metrics(reply.content)[keys.NUM_EXAMPLES])
+        expected = list(range(len(sizes)))
+        if sorted(sizes) != expected:
+            raise RuntimeError(f"discovery: partition ids {sorted(sizes)} are not 0..{len(sizes) - 1}")
+        self.sizes = np.array([sizes[i] for i in expected], dtype=np.int64)
+        self.importance = importance_vector(
+            self.participation.importance, self.sizes, self.participation.importance_power)
+        kind = self.participation.availability
+        if kind == "observed":
+            self.estimator = av.OnlineEstimator(self.num_clients)
+        elif kind != "all":
+            self.model = build_availability(self.participation, self.num_clients)
+            self.distribution = self.model.distribution(
+                self.rng, num_samples=self.participation.mc_samples)
+        self.log.setup.update({
+            "num_clients": self.num_clients, "sizes": self.sizes.tolist(),
+            "importance": self.importance.tolist(),
+            "support_size": len(self.distribution.subsets) if self.distribution else None,
+            "q_exact": self.distribution.exact if self.distribution else None,
+        })
+        if self.distribution is not None:
+            self.log.setup["surrogate_l1"] = float(np.abs(
+                av.surrogate_importance(self.distribution, self.num_clients) - self.importance
+            ).sum())
+        self.prepare()
+        log(INFO, "%s: %d clients, availability %s, support %s", self.scheme, self.num_clients,
+            kind, self.log.setup["support_size"])
+
+    def prepare(self) -> None:
+        """Run once after discovery (hook ; FedAVOT solves its transport plan here)."""
+
+    # ------------------------------------------------------------------------------- rounds
+    def draw(self, server_round: int) -> list[int]:
+        """Return the partition ids available in this round."""
+        if self.model is None:  # "all" and "observed": ask everyone
+            return list(range(self.num_clients))
+        return sorted(int(i) for i in self.model.sample(self.rng))
+
+    def client_config(self, server_round: int) -> dict[str, Any]:
+        """Local settings plus the evaluation split."""
+        return {**super().client_config(server_round),
+                keys.EVALUATE_SPLIT: self.participation.evaluate_split}
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Send the global model to this round's available clients only."""
+        if not self.nodes:
+            self.discover(grid)
+        self._spec = array_specs(arrays)
+        connected = set(grid.get_node_ids())
+        available = self.draw(server_round)
+        targets = [self.nodes[p] for p in available if self.nodes.get(p) in connected]
+        self.log.entry(server_round)["available"] = available
+        config = ConfigRecord({**config, **self.client_config(server_round),
+                               keys.SERVER_ROUND: server_round})
+        record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+        return self._construct_messages(record, targets, MessageType.TRAIN)
+
+    def coefficients(self, server_round: int, subset: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Return aggregation coefficients for the replying ``subset`` (sorted partition ids).
+
+        Default: importance renormalised over the subset, p_i / Σ_{k∈S} p_k.
+        """
+        p = self.importance[subset]
+        return p / p.sum(), {}
+
+    def aggregate_arrays(
+        self, server_round: int, contents: list[RecordDict], weights: list[float]
+    ) -> tuple[ArrayRecord, dict[str, Any]]:
+        """Weighted sum of the replies with :meth:`coefficients` of the replying partitions."""
+        subset = [partition_of(c) for c in contents]
+        if any(pid is None or not 0 <= pid < self.num_clients for pid in subset):
+            raise ValueError(f"round {server_round}: replies must name known partitions: {subset}")
+        if self.estimator is not None:
+            self.estimator.observe(np.asarray(subset))
+        coef, diagnostics = self.coefficients(server_round, subset)  # type: ignore[arg-type]
+        records = [next(iter(c.array_records.values())) for c in contents]
+        diag = {"subset": subset, "coefficients": np.asarray(coef).tolist(), **diagnostics}
+        return weighted_sum(records, coef), diag
+
+    # --------------------------------------------------------------------------- evaluation
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Evaluate every ``evaluate-every`` rounds and in the last round."""
+        every = self.participation.evaluate_every
+        if server_round % every and server_round != self.rounds:
+            return []
+        return super().configure_evaluate(server_round, arrays, config, grid)
+
+    def aggregate_evaluate(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> MetricRecord | None:
+        """Data-size-weighted metrics plus ``loss_p``, the p-weighted loss of the evaluated clients."""
+        replies = list(replies)
+        metrics = super().aggregate_evaluate(server_round, replies)
+        if metrics is None:
+            return None
+        num, den = 0.0, 0.0
+        for msg in replies:
+            pid = None if msg.has_error() else partition_of(msg.content)
+            loss = None if pid is None else _metrics(msg.content).get("loss")
+            if pid is not None and isinstance(loss, int | float) and np.isfinite(loss):
+                num += self.importance[pid] * float(loss)
+                den += self.importance[pid]
+        if den > 0:
+            metrics["loss_p"] = num / den
+            metrics["importance_covered"] = den
+            self.log.entry(server_round)["evaluate_metrics"] = dict(metrics)
+        return metrics
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Return the base hyperparameters plus the participation settings."""
+        part = self.participation.model_dump(by_alias=True)
+        return {**super().hyperparameters(), **{f"participation.{k}": v for k, v in part.items()}}

@@ -1,0 +1,110 @@
+r"""FedAVOT [Rahimi & Kalogerias, 2026] strategy: masked-OT aggregation for partial participation.
+
+Paper: https://arxiv.org/abs/2509.14444 (ICASSP 2026).
+
+When the clients that show up in a round (availability q over subsets A_1..A_M) are not distributed
+like the clients the objective cares about (importance p), averaging the participants minimises a
+biased surrogate. FedAVOT solves, once, the masked transport problem
+
+.. math::
+
+    T \ge 0,\quad T\mathbf 1 = p,\quad \mathbf 1^\top T = q,\quad T_{ij} = 0 \text{ unless }
+    i \in A_j,
+
+by masked Sinkhorn/IPFP (:func:`fedot.ot.masked_sinkhorn`) and aggregates round t, in which subset
+:math:`A_{j_t}` replied, with the column :math:`Y_{\cdot j_t} = T_{\cdot j_t}/q_{j_t}`:
+:math:`\theta^{t+1} = \sum_{i\in A_{j_t}} Y_{i j_t}\theta_i`. Then
+:math:`\mathbb E_j[\sum_i Y_{ij} g_i] = \sum_i p_i g_i`: the aggregate is unbiased for
+:math:`F = \sum_i p_i f_i`. When no exact plan exists (max-flow test), IPFP matches
+:math:`\hat p = T\mathbf 1` instead; the run records ‖p − p̂‖₁ and the infeasible mass ν.
+A subset outside the solved support gets the p-restricted weights p_i / Σ_{k∈A} p_k. In
+``observed`` mode (deployment) q is the empirical law of the subsets that replied, re-solved each
+round.
+
+Clients run the ``classifier`` task. Config: ``participation.*`` (p, q) and ``fedavot.*``
+(``tol``, ``max-iter``, ``kappa`` for the κ-penalised variant; κ = 1 is plain IPFP).
+"""
+
+from __future__ import annotations
+
+from logging import WARNING
+from typing import Any, ClassVar
+
+import numpy as np
+from flwr.common import log
+
+from fedot.config import FedAVOTConfig, RunConfig
+from fedot.fl.participation import PartialParticipation
+from fedot.ot import masked_feasibility, masked_sinkhorn
+
+__all__ = ["FedAVOT"]
+
+
+class FedAVOT(PartialParticipation):
+    """Masked-OT aggregation weights; see the module docstring.
+
+    Parameters
+    ----------
+    fedavot : FedAVOTConfig
+        Solver tolerance, iteration cap and κ.
+    **kwargs
+        Passed to :class:`~fedot.fl.participation.PartialParticipation`.
+    """
+
+    scheme: ClassVar[str] = "fedavot"
+
+    def __init__(self, *, fedavot: FedAVOTConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fedavot = fedavot
+        self.columns: dict[frozenset[int], dict[int, float]] = {}
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> FedAVOT:
+        """Build from ``participation.*`` and ``fedavot.*``."""
+        return cls(fedavot=cfg.fedavot, **cls.config_kwargs(cfg))
+
+    def _solve(self, subsets: list[np.ndarray], q: np.ndarray) -> dict[str, Any]:
+        res = masked_sinkhorn(self.importance, q, subsets, tol=self.fedavot.tol,
+                              max_iter=self.fedavot.max_iter, kappa=self.fedavot.kappa)
+        self.columns = {
+            frozenset(int(i) for i in members): dict(zip(members.tolist(), np.asarray(w).tolist(),
+                                                         strict=True))
+            for members, w in zip(subsets, res.weights, strict=True)
+        }
+        return {"row_error": res.row_error, "col_error": res.col_error, "n_iter": res.n_iter,
+                "converged": res.converged, "stopped": res.stopped,
+                "p_hat_l1": float(np.abs(np.asarray(res.p_hat) - self.importance).sum()),
+                "infeasible_mass": res.infeasible_mass}
+
+    def prepare(self) -> None:
+        """Check feasibility and solve the masked transport plan for the known q."""
+        if self.distribution is None:
+            return
+        dist = self.distribution
+        feas = masked_feasibility(self.importance, dist.probs, dist.subsets)
+        self.log.setup["fedavot"] = {
+            "feasible": feas.feasible, "matchable_mass": feas.matchable_mass,
+            "unmatched_mass": feas.unmatched_mass, **self._solve(dist.subsets, dist.probs),
+        }
+        if not feas.feasible:
+            log(WARNING, "FedAVOT: p cannot be matched exactly under this availability: "
+                "%.4f of the importance mass is unmatchable (max-flow); aggregation is unbiased "
+                "for p_hat, ‖p − p_hat‖₁ = %.4f", feas.unmatched_mass,
+                self.log.setup["fedavot"]["p_hat_l1"])
+
+    def coefficients(self, server_round: int, subset: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
+        """Column of Y for the replying subset (p-restricted fallback off the support)."""
+        diag: dict[str, Any] = {}
+        if self.estimator is not None:  # deployment: q learned from the subsets seen so far
+            dist = self.estimator.distribution()
+            diag = self._solve(dist.subsets, dist.probs)
+        column = self.columns.get(frozenset(subset))
+        if column is None:
+            p = self.importance[subset]
+            return p / p.sum(), {**diag, "in_support": False}
+        return np.array([column[i] for i in subset]), {**diag, "in_support": True}
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Participation settings plus the solver settings."""
+        solver = self.fedavot.model_dump(by_alias=True)
+        return {**super().hyperparameters(), **{f"fedavot.{k}": v for k, v in solver.items()}}
