@@ -133,7 +133,14 @@ class PartialParticipation(FedotStrategy):
         expected = list(range(len(sizes)))
         if sorted(sizes) != expected:
             raise RuntimeError(f"discovery: partition ids {sorted(sizes)} are not 0..{len(sizes) - 1}")
-        self.sizes = np.array([sizes[i] for i in expected], dtype=np.int64)
+        self.configure_clients(np.array([sizes[i] for i in expected], dtype=np.int64))
+
+    def configure_clients(self, sizes: np.ndarray) -> None:
+        """Set the clients' data sizes, then derive p, the availability model, q and the plan.
+
+        Called by :meth:`discover`; callable directly (tests, offline analysis) without Flower.
+        """
+        self.sizes = np.asarray(sizes, dtype=np.int64)
         self.importance = importance_vector(
             self.participation.importance, self.sizes, self.participation.importance_power)
         kind = self.participation.availability

@@ -120,7 +120,7 @@ class ClientEnv:
         return derive_seed(self.cfg.seed, server_round, self.partition_id, stream)
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=4096)  # one entry per (config, client): a 100-client run must not thrash it
 def _client_env(cfg: RunConfig, partition_id: int, num_partitions: int) -> ClientEnv:
     dataset, partitions = federated_data(cfg, num_partitions)
     data = client_split(
