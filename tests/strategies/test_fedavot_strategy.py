@@ -12,7 +12,7 @@ import pytest
 from fedot.config import load_run_config
 from fedot.fl.inline import run_inline
 from fedot.ot import MaskedSinkhornWarning
-from strategies import FedAVOT, FedAvgFull, FedAvgK, FedAvgSubset
+from strategies import FedAvgFull, FedAvgK, FedAvgSubset, FedAVOT
 
 
 def _strategy(cls, sizes, **overrides):
