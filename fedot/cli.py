@@ -120,7 +120,8 @@ def results_table(out_dir: Path) -> str:
         ("dataset", f"{cfg['dataset']} ({cfg['partition']['kind']}, {cfg['clients']} clients)"),
         ("rounds", str(len(rounds))),
         *[(f"final {k}", f"{v:.4f}") for k, v in res["final"].items()],
-        ("initial accuracy", f"{res['rounds'][0]['server'].get('accuracy', float('nan')):.4f}"),
+        *[("initial accuracy", f"{v:.4f}")
+          for v in [res["rounds"][0]["server"].get("accuracy")] if v is not None],
         ("round time median", f"{times[len(times) // 2]:.3f} s" if times else "–"),
         ("aggregation median", f"{sorted(agg)[len(agg) // 2] * 1e3:.2f} ms" if agg else "–"),
         ("rejected replies", str(rejected)),

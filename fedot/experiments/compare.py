@@ -151,18 +151,27 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
     axes = np.atleast_1d(axes)
     for ax, (section, metric) in zip(axes, panels, strict=False):
+        positive = True
         for label, results in runs.items():
             rounds = [e["round"] for e in results[0]["rounds"] if metric in e.get(section, {})]
             curves = [[next((e[section][metric] for e in r["rounds"] if e["round"] == x
                              and metric in e.get(section, {})), math.nan) for x in rounds]
                       for r in results]
             arr = np.asarray(curves, dtype=np.float64)
-            mean, std = np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+            positive = positive and bool(np.nanmin(arr) > 0)
+            if metric.startswith("loss") and np.nanmin(arr) > 0:
+                # log-scale panel: geometric mean with a ×/÷ geometric-std band
+                logs = np.log(arr)
+                centre, spread = np.nanmean(logs, axis=0), np.nanstd(logs, axis=0)
+                mean, low, high = np.exp(centre), np.exp(centre - spread), np.exp(centre + spread)
+            else:
+                mean, std = np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
+                low, high = mean - std, mean + std
             ax.plot(rounds, mean, label=label)
-            ax.fill_between(rounds, mean - std, mean + std, alpha=0.2)
+            ax.fill_between(rounds, low, high, alpha=0.2)
         ax.set_xlabel("round")
         ax.set_ylabel(f"{section} {metric}")
-        if metric.startswith("loss"):
+        if metric.startswith("loss") and positive:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

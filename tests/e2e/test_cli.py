@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fedot.cli import app
+from fedot.experiments import EXPERIMENTS
 
 runner = CliRunner()
 
@@ -53,15 +55,26 @@ def test_unknown_scheme_exits_2() -> None:
     assert result.exit_code == 2 and "'scheme'" in result.output
 
 
-def test_experiment_list_and_quick(tmp_path: Path) -> None:
-    # Execute
+def test_experiment_list() -> None:
     listed = runner.invoke(app, ["experiment", "--list"])
-    result = runner.invoke(app, ["experiment", "fedavg-digits", "--quick", "--out", str(tmp_path)])
-    # Assert
-    assert "fedavg-digits" in listed.output
+    assert listed.exit_code == 0
+    for name in EXPERIMENTS:
+        assert name in listed.output
+
+
+@pytest.mark.filterwarnings("ignore::fedot.ot.MaskedSinkhornWarning")  # the 'paper' setting
+@pytest.mark.parametrize("name", sorted(EXPERIMENTS))
+def test_every_experiment_runs_quick(tmp_path: Path, name: str) -> None:
+    # Execute
+    result = runner.invoke(app, ["experiment", name, "--quick", "--out", str(tmp_path)])
+    # Assert: every arm ran with the quick settings and the summary files exist
     assert result.exit_code == 0, result.output
+    exp = EXPERIMENTS[name]
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert set(summary["results"]) == {"iid", "dirichlet-1.0", "dirichlet-0.3", "dirichlet-0.1"}
-    for row in summary["results"].values():
-        assert row["rounds"] == 3 and 0.0 <= row["accuracy"]["mean"] <= 1.0
+    assert list(summary["results"]) == [a.label for a in exp.arms]
+    assert summary["seeds"] == list(exp.quick_seeds)
+    for label, row in summary["results"].items():
+        assert row["rounds"] == exp.arms[[a.label for a in exp.arms].index(label)].overrides.get(
+            "rounds", exp.quick.get("rounds"))
+        assert "loss" in row
     assert (tmp_path / "summary.md").exists() and (tmp_path / "comparison.png").exists()

@@ -15,12 +15,23 @@ from fedot.fl.inline import project_root, run_inline
 pytestmark = pytest.mark.slow
 
 
-def test_ray_simulation_completes_and_matches_inline(tmp_path: Path) -> None:
+CASES = {
+    "fedavg": {"rounds": 2},
+    "fedavot": {"rounds": 2, "dataset": "synthetic-regression", "model.name": "linear",
+                "partition.kind": "natural", "participation.evaluate-split": "train",
+                "participation.k": 1},
+}
+
+
+@pytest.mark.parametrize("scheme", list(CASES))
+def test_ray_simulation_completes_and_matches_inline(tmp_path: Path, scheme: str) -> None:
     # Prepare: a test-only SuperLink port, so a user's warm SuperLink is never touched
     env = {**os.environ, "FEDOT_SUPERLINK_PORT": "39391", "FEDOT_CONTROL_PORT": "39393",
            "FLWR_LOG_LEVEL": "WARNING"}
     fedot = str(Path(sys.executable).parent / "fedot")
-    args = ["run", "fedavg", "--backend", "ray", "--clients", "2", "--set", "rounds=2"]
+    overrides = CASES[scheme]
+    sets = [arg for k, v in overrides.items() for arg in ("--set", f"{k}={v}")]
+    args = ["run", scheme, "--backend", "ray", "--clients", "2", *sets]
     # Execute
     proc = subprocess.run([fedot, *args, "--out", str(tmp_path / "ray")], env=env,
                           cwd=project_root(), capture_output=True, text=True, timeout=420)
@@ -35,6 +46,7 @@ def test_ray_simulation_completes_and_matches_inline(tmp_path: Path) -> None:
     )
     assert check.stdout.strip() == "[]"
     # Assert: same app objects, same seed → the in-process runner gives the same numbers
-    run_inline({"clients": 2, "rounds": 2, "out-dir": str(tmp_path / "inline")}, 2)
+    run_inline({"scheme": scheme, "clients": 2, **overrides,
+                "out-dir": str(tmp_path / "inline")}, 2)
     inline = json.loads((tmp_path / "inline" / "results.json").read_text())
     assert [e["server"] for e in ray["rounds"]] == [e["server"] for e in inline["rounds"]]
