@@ -227,25 +227,21 @@ class PartialParticipation(FedotStrategy):
             return []
         return super().configure_evaluate(server_round, arrays, config, grid)
 
-    def aggregate_evaluate(
-        self, server_round: int, replies: Iterable[Message]
-    ) -> MetricRecord | None:
-        """Data-size-weighted metrics plus ``loss_p``, the p-weighted loss of the evaluated clients."""
-        replies = list(replies)
-        metrics = super().aggregate_evaluate(server_round, replies)
-        if metrics is None:
-            return None
-        num, den = 0.0, 0.0
-        for msg in replies:
-            pid = None if msg.has_error() else partition_of(msg.content)
-            loss = None if pid is None else _metrics(msg.content).get("loss")
-            if pid is not None and isinstance(loss, int | float) and np.isfinite(loss):
-                num += self.importance[pid] * float(loss)
-                den += self.importance[pid]
-        if den > 0:
-            metrics["loss_p"] = num / den
-            metrics["importance_covered"] = den
-            self.log.entry(server_round)["evaluate_metrics"] = dict(metrics)
+    def evaluate_metrics(self, server_round: int, contents: list[RecordDict]) -> MetricRecord:
+        """Data-size-weighted metrics plus ``loss_p``, the p-weighted loss of the evaluated clients.
+
+        ``loss_p`` = Σ_i p_i f_i / Σ_i p_i over the valid replies (F_p itself when every client
+        evaluated; ``importance_covered`` = Σ_i p_i tells how much of p was evaluated).
+        """
+        metrics = super().evaluate_metrics(server_round, contents)
+        pids = [partition_of(c) for c in contents]
+        losses = [_metrics(c).get("loss") for c in contents]
+        pairs = [(self.importance[pid], float(loss)) for pid, loss in zip(pids, losses, strict=True)
+                 if pid is not None and 0 <= pid < self.num_clients and loss is not None]
+        covered = sum(p for p, _ in pairs)
+        if covered > 0:
+            metrics["loss_p"] = sum(p * loss for p, loss in pairs) / covered
+            metrics["importance_covered"] = covered
         return metrics
 
     def hyperparameters(self) -> dict[str, Any]:

@@ -127,6 +127,10 @@ class FedotStrategy(FedAvg):
         records = [next(iter(c.array_records.values())) for c in contents]
         return weighted_average(records, weights), {}
 
+    def evaluate_metrics(self, server_round: int, contents: list[RecordDict]) -> MetricRecord:
+        """Aggregate the screened evaluate replies' metrics (``num-examples``-weighted mean)."""
+        return self.evaluate_metrics_aggr_fn(contents, self.weighted_by_key)
+
     def hyperparameters(self) -> dict[str, Any]:
         """Return every hyperparameter of the strategy (for ``summary`` and ``results.json``)."""
         return {
@@ -229,9 +233,7 @@ class FedotStrategy(FedAvg):
             if replies:
                 log(WARNING, "round %d: no usable evaluate reply", server_round)
             return None
-        metrics = self.evaluate_metrics_aggr_fn(
-            [m.content for m in screen.valid], self.weighted_by_key
-        )
+        metrics = self.evaluate_metrics(server_round, [m.content for m in screen.valid])
         self.log.entry(server_round)["evaluate_metrics"] = dict(metrics)
         return metrics
 
