@@ -32,7 +32,7 @@ from flwr.serverapp.strategy import FedAvg
 
 from fedot.config import LocalConfig, RunConfig
 from fedot.fl import keys
-from fedot.fl.aggregate import weighted_average
+from fedot.fl.aggregate import nonfinite_arrays, weighted_average
 from fedot.fl.validation import ArraySpec, Rejection, array_specs, partition_of, screen_replies
 
 __all__ = ["FedotStrategy", "NoValidRepliesError", "RoundLog"]
@@ -75,6 +75,11 @@ class FedotStrategy(FedAvg):
 
     #: The run-config ``scheme`` name of this strategy.
     scheme: ClassVar[str] = "fedavg"
+    #: True when :meth:`aggregate_arrays` is linear in the replies' arrays (every scheme that takes
+    #: a weighted sum): a NaN/Inf anywhere then shows in the aggregate, so screening skips its
+    #: separate finiteness pass over every reply and only a non-finite aggregate triggers the
+    #: per-reply search. Schemes that aggregate non-linearly set it to False.
+    linear_aggregation: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -200,17 +205,24 @@ class FedotStrategy(FedAvg):
         """Screen the replies, then aggregate the valid ones with :meth:`aggregate_arrays`."""
         start = time.perf_counter()
         replies = list(replies)
-        screen = screen_replies(replies, spec=self._spec, weight_key=self.weighted_by_key)
-        self._record_screen(server_round, "train", replies, screen.rejected)
-        if not screen.valid:
-            reasons = "; ".join(f"node {r.node_id}: {r.reason}" for r in screen.rejected)
-            raise NoValidRepliesError(
-                f"round {server_round}: none of {len(replies)} train replies is usable"
-                + (f" ({reasons})" if reasons else " (no replies arrived)")
-            )
-        contents = [m.content for m in screen.valid]
-        weights = [float(_metrics(c)[self.weighted_by_key]) for c in contents]
-        arrays, diagnostics = self.aggregate_arrays(server_round, contents, weights)
+        screen = screen_replies(replies, spec=self._spec, weight_key=self.weighted_by_key,
+                                check_finite=not self.linear_aggregation)
+        valid, rejected = screen.valid, list(screen.rejected)
+        arrays, diagnostics = None, {}
+        while arrays is None:
+            if not valid:
+                self._record_screen(server_round, "train", replies, rejected)
+                reasons = "; ".join(f"node {r.node_id}: {r.reason}" for r in rejected)
+                raise NoValidRepliesError(
+                    f"round {server_round}: none of {len(replies)} train replies is usable"
+                    + (f" ({reasons})" if reasons else " (no replies arrived)")
+                )
+            contents = [m.content for m in valid]
+            weights = [float(_metrics(c)[self.weighted_by_key]) for c in contents]
+            arrays, diagnostics = self.aggregate_arrays(server_round, contents, weights)
+            if nonfinite_arrays(arrays):
+                arrays, valid = None, self._drop_nonfinite(server_round, valid, rejected)
+        self._record_screen(server_round, "train", replies, rejected)
         metrics = self.train_metrics_aggr_fn(contents, self.weighted_by_key)
         entry = self.log.entry(server_round)
         entry["train_metrics"] = dict(metrics)
@@ -218,9 +230,33 @@ class FedotStrategy(FedAvg):
         entry["clients"] = [
             {"node_id": int(m.metadata.src_node_id), "partition_id": partition_of(m.content),
              "weight": w, **{k: v for k, v in _metrics(m.content).items() if k != keys.NUM_EXAMPLES}}
-            for m, w in zip(screen.valid, weights, strict=True)
+            for m, w in zip(valid, weights, strict=True)
         ]
         return arrays, metrics
+
+    def _drop_nonfinite(
+        self, server_round: int, valid: list[Message], rejected: list[Rejection]
+    ) -> list[Message]:
+        """Move replies with NaN/Inf arrays from ``valid`` to ``rejected``; return the rest.
+
+        Raises
+        ------
+        FloatingPointError
+            If no reply is non-finite: the aggregation itself overflowed.
+        """
+        kept = []
+        for msg in valid:
+            bad = nonfinite_arrays(next(iter(msg.content.array_records.values())))
+            if bad:
+                rejected.append(Rejection(int(msg.metadata.src_node_id), partition_of(msg.content),
+                                          f"array {bad[0]!r} has non-finite values"))
+            else:
+                kept.append(msg)
+        if len(kept) == len(valid):
+            raise FloatingPointError(
+                f"round {server_round}: the aggregate of finite replies is not finite (overflow)"
+            )
+        return kept
 
     def aggregate_evaluate(
         self, server_round: int, replies: Iterable[Message]

@@ -17,6 +17,7 @@ import numpy as np
 from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 
 from fedot.fl import keys
+from fedot.fl.aggregate import array_view
 
 __all__ = ["ArraySpec", "Rejection", "ReplyScreen", "array_specs", "check_content", "screen_replies"]
 
@@ -72,26 +73,38 @@ def _check_metrics(metrics: MetricRecord, weight_key: str) -> str | None:
     return None
 
 
-def _check_arrays(arrays: ArrayRecord, spec: ArraySpec) -> str | None:
+def _check_arrays(arrays: ArrayRecord, spec: ArraySpec, check_finite: bool) -> str | None:
     missing = sorted(set(spec) - set(arrays))
     extra = sorted(set(arrays) - set(spec))
     if missing or extra:
         return f"array keys differ from the global model (missing {missing}, unexpected {extra})"
+    views = {}
     for name, array in arrays.items():
         shape, dtype = spec[name]
         if tuple(array.shape) != shape:
             return f"array {name!r} has shape {tuple(array.shape)}, expected {shape}"
         if str(array.dtype) != dtype:
             return f"array {name!r} has dtype {array.dtype}, expected {dtype}"
-    for name, array in arrays.items():
-        values = array.numpy()
-        if values.dtype.kind in "fc" and not np.isfinite(values).all():
-            return f"array {name!r} has non-finite values"
+        try:
+            views[name] = array_view(array)  # the payload itself, not only the metadata
+        except (ValueError, TypeError, OSError) as exc:
+            return f"array {name!r} payload is unreadable ({exc})"
+        if views[name].shape != shape or str(views[name].dtype) != dtype:
+            got = f"{views[name].dtype}{views[name].shape}"
+            return f"array {name!r} payload is {got}, expected {dtype}{shape}"
+    if check_finite:
+        for name, values in views.items():
+            if values.dtype.kind in "fc" and not np.isfinite(values).all():
+                return f"array {name!r} has non-finite values"
     return None
 
 
 def check_content(
-    content: RecordDict, *, spec: ArraySpec | None, weight_key: str = keys.NUM_EXAMPLES
+    content: RecordDict,
+    *,
+    spec: ArraySpec | None,
+    weight_key: str = keys.NUM_EXAMPLES,
+    check_finite: bool = True,
 ) -> str | None:
     """Return why a reply's content is unusable, or None if it is valid.
 
@@ -103,6 +116,10 @@ def check_content(
         Expected arrays (train replies); None for evaluate replies, which must carry no arrays check.
     weight_key : str
         Name of the scalar weight in the MetricRecord.
+    check_finite : bool
+        Also scan every array for NaN/Inf. Strategies that aggregate linearly skip this pass and
+        check the aggregate instead (a non-finite input always makes it non-finite), re-screening
+        only when it is (:class:`~fedot.fl.strategy.FedotStrategy`).
     """
     metric_records = list(content.metric_records.values())
     if len(metric_records) != 1:
@@ -113,7 +130,7 @@ def check_content(
     array_records = list(content.array_records.values())
     if len(array_records) != 1:
         return f"expected exactly one ArrayRecord, found {len(array_records)}"
-    return _check_arrays(array_records[0], spec)
+    return _check_arrays(array_records[0], spec, check_finite)
 
 
 def screen_replies(
@@ -121,6 +138,7 @@ def screen_replies(
     *,
     spec: ArraySpec | None,
     weight_key: str = keys.NUM_EXAMPLES,
+    check_finite: bool = True,
 ) -> ReplyScreen:
     """Split replies into valid ones and rejections, each rejection with node and reason.
 
@@ -136,7 +154,8 @@ def screen_replies(
         if msg.has_error():
             rejected.append(Rejection(node, None, f"client error: {msg.error.reason}"))
             continue
-        reason = check_content(msg.content, spec=spec, weight_key=weight_key)
+        reason = check_content(msg.content, spec=spec, weight_key=weight_key,
+                               check_finite=check_finite)
         if reason is None:
             valid.append(msg)
         else:
