@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_reply
 from flwr.app import Array, ArrayRecord
 
 from fedot.fl import aggregate
@@ -92,8 +93,6 @@ def _strategy(linear: bool):
 
 @pytest.mark.parametrize("linear", [True, False], ids=["fused-check", "upfront-check"])
 def test_nan_reply_is_set_aside_in_both_paths(linear: bool) -> None:
-    from conftest import make_reply
-
     # Prepare
     good = [make_reply({"w": np.full(3, v, np.float32)}, {"num-examples": 1}, node_id=n,
                        partition_id=n) for n, v in ((1, 1.0), (2, 3.0))]
@@ -109,8 +108,6 @@ def test_nan_reply_is_set_aside_in_both_paths(linear: bool) -> None:
 
 
 def test_overflow_of_finite_replies_raises() -> None:
-    from conftest import make_reply
-
     # Prepare: two finite float32 replies whose weighted mean overflows float32
     big = np.finfo(np.float32).max
     replies = [make_reply({"w": np.full(3, big, np.float32)}, {"num-examples": 1}, node_id=n,
