@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.fedot-installed
 # torch==2.13.0 is pinned in the same pip command as everything else (CPU build; never a CUDA download).
 TORCH  ?= torch==2.13.0
 
-.PHONY: install run run-fedavg test test-fast lint bench experiment superlink-stop clean
+.PHONY: install run run-fedavg deploy-local test test-fast lint bench experiment superlink-stop clean
 
 install: $(STAMP)
 
@@ -40,6 +40,12 @@ bench: install
 
 experiment: install
 	$(BIN)/fedot experiment fedavg-digits
+
+## A local deployment (SuperLink + 2 SuperNodes on 127.0.0.1, insecure) running the app once.
+deploy-local: install
+	$(BIN)/fedot cluster up --nodes 2
+	$(BIN)/fedot run fedavg --backend fedot-local --clients 2 --set rounds=3; \
+	  status=$$?; $(BIN)/fedot cluster down; exit $$status
 
 superlink-stop: install
 	$(BIN)/fedot superlink stop

@@ -30,6 +30,9 @@ from fedot.config import ConfigError, load_run_config, parse_value
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
 superlink_app = typer.Typer(no_args_is_help=True, help="Manage fedot's local simulation SuperLink.")
 app.add_typer(superlink_app, name="superlink")
+cluster_app = typer.Typer(no_args_is_help=True,
+                          help="A local deployment: SuperLink + SuperNodes on 127.0.0.1.")
+app.add_typer(cluster_app, name="cluster")
 
 Backend = Annotated[
     str,
@@ -240,6 +243,35 @@ def superlink_stop() -> None:
 
     pids = stop_local_superlink()
     typer.echo(f"stopped {len(pids)} SuperLink process(es) {pids}" if pids else "none running")
+
+
+@cluster_app.command("up")
+def cluster_up(
+    nodes: Annotated[int, typer.Option(help="Number of SuperNodes")] = 2,
+    port: Annotated[int, typer.Option(help="SuperLink port")] = 19090,
+    node_port: Annotated[int, typer.Option(help="First SuperNode runtime port")] = 19094,
+) -> None:
+    """Start one SuperLink and N SuperNodes (insecure, loopback); register `fedot-local`."""
+    from fedot.fl.cluster import cluster_up as up
+
+    root, _ = _defaults()
+    try:
+        info = up(root, nodes, port=port, node_port=node_port)
+    except (RuntimeError, TimeoutError) as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"cluster up: SuperLink {info['address']}, {nodes} SuperNodes, logs in {info['logs']}")
+    typer.echo(f"run with: fedot run --backend {info['connection']} --clients {nodes}")
+
+
+@cluster_app.command("down")
+def cluster_down() -> None:
+    """Stop the local deployment started by `fedot cluster up`."""
+    from fedot.fl.cluster import cluster_down as down
+
+    root, _ = _defaults()
+    stopped = down(root)
+    typer.echo(f"stopped: {', '.join(stopped)}" if stopped else "no cluster running")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "LOCAL_CONNECTION",
     "FlwrRunError",
     "flwr_env",
+    "flwr_home",
     "local_superlink_pids",
     "run_flwr",
     "stop_local_superlink",
@@ -63,13 +64,18 @@ def _ports() -> tuple[str, str]:
     )
 
 
+def flwr_home(root: Path) -> Path:
+    """Return the project's Flower home: ``$FEDOT_FLWR_HOME`` if set, else ``<root>/.flwr``."""
+    return Path(os.environ.get("FEDOT_FLWR_HOME") or root / ".flwr")
+
+
 def flwr_env(root: Path, *, log_level: str = "INFO") -> dict[str, str]:
     """Environment for ``flwr`` commands that keeps the managed SuperLink inside the project."""
     http_port, control_port = _ports()
     env = dict(os.environ)
     env.update(
         {
-            "FLWR_HOME": str(root / ".flwr"),
+            "FLWR_HOME": str(flwr_home(root)),
             "FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION": "1",
             "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": http_port,
             "FLWR_LOCAL_CONTROL_API_PORT": control_port,
@@ -198,7 +204,7 @@ def run_flwr(
     results = out_dir / "results.json"
     status = json.loads(results.read_text()).get("status") if results.is_file() else None
     if proc.returncode != 0 or status != "completed":
-        log_file = root / ".flwr" / "local-superlink" / "superlink.log"
+        log_file = flwr_home(root) / "local-superlink" / "superlink.log"
         raise FlwrRunError(
             f"flwr run exited {proc.returncode}, run status {status!r} (expected 'completed'); "
             f"see the log above" + (f" and {log_file}" if connection == LOCAL_CONNECTION else "")
