@@ -14,7 +14,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from clients import classifier
-from fedot.fl.client import describe
+from fedot.fl.client import describe, fault_before, inject_fault
 from fedot.fl.task import client_env, validated_config
 
 #: scheme → module with ``train(msg, context)`` and ``evaluate(msg, context)`` handlers.
@@ -36,8 +36,13 @@ def _handler(context: Context, name: str) -> Callable[[Message, Context], Messag
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Dispatch a train message to the scheme's client task."""
-    return _handler(context, "train")(msg, context)
+    """Dispatch a train message to the scheme's client task (``fault.*`` applies here)."""
+    fault = validated_config(context.run_config).fault
+    if fault.kind == "none":
+        return _handler(context, "train")(msg, context)
+    pid = client_env(context).partition_id
+    fault_before(fault, pid)
+    return inject_fault(_handler(context, "train")(msg, context), fault, pid)
 
 
 @app.evaluate()

@@ -23,6 +23,7 @@ __all__ = [
     "SCHEMES",
     "ConfigError",
     "DataConfig",
+    "FaultConfig",
     "FedAVOTConfig",
     "ParticipationConfig",
     "LocalConfig",
@@ -146,6 +147,32 @@ class FedAVOTConfig(_Section):
     kappa: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
 
 
+class FaultConfig(_Section):
+    """Client-side fault injection for tests (``fault.*``); off unless ``kind`` is set.
+
+    The clients whose partition id is listed in ``partitions`` (comma-separated, e.g. ``"1,3"``)
+    corrupt their train replies: ``nan``/``inf`` (one array), ``shape`` (one array reshaped),
+    ``huge-weight`` (``num-examples`` = 1e30), ``crash`` (the ClientApp raises) or ``slow``
+    (sleep ``slow-seconds`` before replying).
+    """
+
+    kind: Literal["none", "nan", "inf", "shape", "crash", "slow", "huge-weight"] = "none"
+    partitions: str = ""
+    slow_seconds: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 5.0
+
+    @field_validator("partitions")
+    @classmethod
+    def _ids(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not all(p.isdigit() for p in parts):
+            raise ValueError("must be comma-separated partition ids, e.g. '0,3'")
+        return ",".join(parts)
+
+    def targets(self) -> frozenset[int]:
+        """Partition ids that inject the fault."""
+        return frozenset(int(p) for p in self.partitions.split(",") if p)
+
+
 class ModelConfig(_Section):
     """The global model (``model.*``)."""
 
@@ -171,6 +198,7 @@ class RunConfig(_Section):
     fraction_evaluate: Fraction01 = 1.0
     round_timeout: PositiveFloat = 3600.0
     wait_timeout: PositiveFloat = 120.0
+    min_replies: Annotated[int, Field(ge=1)] = 1
     checkpoint: bool = True
     partition: PartitionConfig = PartitionConfig()
     data: DataConfig = DataConfig()
@@ -178,6 +206,7 @@ class RunConfig(_Section):
     model: ModelConfig = ModelConfig()
     participation: ParticipationConfig = ParticipationConfig()
     fedavot: FedAVOTConfig = FedAVOTConfig()
+    fault: FaultConfig = FaultConfig()
 
     @field_validator("device")
     @classmethod

@@ -45,6 +45,10 @@ def test_pyproject_defaults_validate_and_equal_model_defaults() -> None:
         ({"partition.kind": "natural"}, ["partition.kind='natural'", "synthetic-regression"]),
         ({"dataset": "synthetic-regression", "model.name": "linear"}, ["partition.kind", "iid"]),
         ({"local.lr": float("nan")}, ["'local.lr'", "nan"]),
+        ({"fault.partitions": "1,b"}, ["'fault.partitions'", "comma-separated"]),
+        ({"fault.kind": "boom"}, ["'fault.kind'", "'crash'"]),
+        ({"min-replies": 0}, ["'min-replies'", "greater than or equal to 1"]),
+        ({"scheme": "fedavot", "participation.k": 11}, ["participation.k=11", "clients=10"]),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(override: dict, needles: list[str]) -> None:

@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+import numpy as np
+from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from pydantic import ValidationError
 
-from fedot.config import ConfigError, LocalConfig, unflatten
+from fedot.config import ConfigError, FaultConfig, LocalConfig, unflatten
 from fedot.fl import keys
 from fedot.fl.task import ClientEnv
 
-__all__ = ["describe", "evaluate_split", "reply", "round_settings"]
+__all__ = ["describe", "evaluate_split", "inject_fault", "reply", "round_settings"]
+
+
+def inject_fault(reply_msg: Message, fault: FaultConfig, partition_id: int) -> Message:
+    """Corrupt a train reply as ``fault.*`` asks (tests only; a no-op unless configured).
+
+    ``crash`` and ``slow`` act before training (see :func:`fault_before`); here the reply is
+    altered: NaN/Inf in the first floating array, that array flattened and shortened (wrong
+    shape), or a weight of 1e30.
+    """
+    if fault.kind == "none" or partition_id not in fault.targets():
+        return reply_msg
+    content = reply_msg.content
+    if fault.kind in ("nan", "inf", "shape"):
+        arrays = content[keys.ARRAYS]
+        name = next(n for n in arrays if arrays[n].numpy().dtype.kind == "f")
+        value = arrays[name].numpy().copy()
+        if fault.kind == "shape":
+            value = value.reshape(-1)[: max(1, value.size - 1)].copy()
+        else:
+            value.reshape(-1)[0] = np.nan if fault.kind == "nan" else np.inf
+        arrays[name] = Array(value)
+    elif fault.kind == "huge-weight":
+        content[keys.METRICS][keys.NUM_EXAMPLES] = 1e30
+    return reply_msg
+
+
+def fault_before(fault: FaultConfig, partition_id: int) -> None:
+    """Raise (``crash``) or sleep (``slow``) before training, for the targeted partitions."""
+    if fault.kind == "none" or partition_id not in fault.targets():
+        return
+    if fault.kind == "crash":
+        raise RuntimeError(f"injected crash (fault.kind='crash', partition {partition_id})")
+    if fault.kind == "slow":
+        time.sleep(fault.slow_seconds)
 
 
 def evaluate_split(msg: Message) -> str:

@@ -108,6 +108,7 @@ class PartialParticipation(FedotStrategy):
             "local": cfg.local, "seed": cfg.seed, "fraction_train": 1.0,
             "fraction_evaluate": cfg.fraction_evaluate, "min_available_nodes": cfg.clients,
             "participation": cfg.participation, "rounds": cfg.rounds,
+            "min_replies": cfg.min_replies,
         }
 
     @property

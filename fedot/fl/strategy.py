@@ -68,6 +68,9 @@ class FedotStrategy(FedAvg):
         Local-training settings sent to clients every round under :data:`fedot.fl.keys.LOCAL_KEYS`.
     seed : int
         Seed of the node-sampling RNG (used when ``fraction_train`` or ``fraction_evaluate`` < 1).
+    min_replies : int
+        Quorum: a round with fewer usable train replies (but at least one) is skipped and the
+        global model kept; a round with none raises :class:`NoValidRepliesError`.
     fraction_train, fraction_evaluate, min_available_nodes
         As in Flower's ``FedAvg``; ``min_train_nodes`` and ``min_evaluate_nodes`` are 1 (0 when the
         fraction is 0), and the weight key, record keys are fedot's constants.
@@ -89,6 +92,7 @@ class FedotStrategy(FedAvg):
         fraction_train: float = 1.0,
         fraction_evaluate: float = 1.0,
         min_available_nodes: int = 2,
+        min_replies: int = 1,
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -102,6 +106,7 @@ class FedotStrategy(FedAvg):
         )
         self.local = local
         self.seed = seed
+        self.min_replies = min_replies
         self.log = RoundLog()
         self._spec: ArraySpec | None = None
 
@@ -114,6 +119,7 @@ class FedotStrategy(FedAvg):
             fraction_train=cfg.fraction_train,
             fraction_evaluate=cfg.fraction_evaluate,
             min_available_nodes=cfg.clients,
+            min_replies=cfg.min_replies,
         )
 
     # ----------------------------------------------------------------------------- hooks to extend
@@ -144,6 +150,7 @@ class FedotStrategy(FedAvg):
             "fraction_train": self.fraction_train,
             "fraction_evaluate": self.fraction_evaluate,
             "min_available_nodes": self.min_available_nodes,
+            "min_replies": self.min_replies,
             **{f"local.{k}": v for k, v in self.local.model_dump(by_alias=True).items()},
         }
 
@@ -208,6 +215,13 @@ class FedotStrategy(FedAvg):
         screen = screen_replies(replies, spec=self._spec, weight_key=self.weighted_by_key,
                                 check_finite=not self.linear_aggregation)
         valid, rejected = screen.valid, list(screen.rejected)
+        if 0 < len(valid) < self.min_replies:
+            self._record_screen(server_round, "train", replies, rejected)
+            reason = (f"only {len(valid)} usable train replies, min-replies={self.min_replies}: "
+                      "round skipped, global model kept")
+            log(WARNING, "round %d: %s", server_round, reason)
+            self.log.entry(server_round)["skipped"] = reason
+            return None, None
         arrays, diagnostics = None, {}
         while arrays is None:
             if not valid:

@@ -58,6 +58,11 @@ def partition_of(content: RecordDict) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+#: Largest accepted aggregation weight: ``num-examples`` is a count of local examples, and no client
+#: holds more than this; a larger value can only be a bug or an attempt to dominate the average.
+MAX_WEIGHT = 1e12
+
+
 def _check_metrics(metrics: MetricRecord, weight_key: str) -> str | None:
     if weight_key not in metrics:
         return f"metric {weight_key!r} (the aggregation weight) is missing"
@@ -66,6 +71,8 @@ def _check_metrics(metrics: MetricRecord, weight_key: str) -> str | None:
         return f"weight {weight_key!r} must be a scalar, got a list"
     if not math.isfinite(weight) or weight <= 0:
         return f"weight {weight_key!r} = {weight!r} must be finite and > 0"
+    if weight > MAX_WEIGHT:
+        return f"weight {weight_key!r} = {weight!r} exceeds {MAX_WEIGHT:g} (not a plausible count)"
     for name, value in metrics.items():
         values = value if isinstance(value, list) else [value]
         if not all(math.isfinite(v) for v in values):

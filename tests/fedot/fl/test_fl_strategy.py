@@ -77,6 +77,7 @@ def test_hyperparameters_contain_local_settings() -> None:
         "fraction_train": 1.0,
         "fraction_evaluate": 1.0,
         "min_available_nodes": 3,
+        "min_replies": 1,
         "local.epochs": 2,
         "local.batch-size": 32,
         "local.lr": 0.02,
