@@ -165,3 +165,45 @@ def test_enumerated_support_matches_all_pairs() -> None:
     strategy = _strategy(FedAVOT, np.ones(5, dtype=int), **{"participation.k": 2})
     got = {tuple(m.tolist()) for m in strategy.distribution.subsets}
     assert got == set(itertools.combinations(range(5), 2))
+
+
+def test_node_lost_mid_round_fedavot_reweights_the_subset_that_replied(tmp_path: Path) -> None:
+    from flwr.app import Context, RecordDict
+
+    from fedot.fl import keys
+    from fedot.fl.inline import InlineGrid, load_apps
+
+    class LossyGrid(InlineGrid):
+        """Partition 0's node stops answering train messages from round 2 on (no reply at all)."""
+
+        def send_and_receive(self, messages, *, timeout=None):  # type: ignore[no-untyped-def]
+            kept = []
+            for msg in messages:
+                ctx = self.contexts.get(msg.metadata.dst_node_id)
+                cfg = msg.content.config_records.get(keys.CONFIG)
+                late = cfg is not None and int(cfg.get(keys.SERVER_ROUND, 0)) >= 2
+                if late and msg.metadata.message_type == "train" and ctx is not None \
+                        and ctx.node_config[keys.PARTITION_ID] == 0:
+                    continue
+                kept.append(msg)
+            return super().send_and_receive(kept, timeout=timeout)
+
+    # Prepare: every client is available every round (k = N), so partition 0 is always asked
+    server_app, client_app, defaults = load_apps()
+    config = {**defaults, "scheme": "fedavot", "clients": 3, "rounds": 3,
+              "participation.k": 3, "dataset": "synthetic-regression", "model.name": "linear",
+              "partition.kind": "natural", "out-dir": str(tmp_path)}
+    grid = LossyGrid(client_app, config, 3)
+    # Execute
+    server_app(grid, Context(run_id=1, node_id=0, node_config={}, state=RecordDict(),
+                             run_config=config))
+    res = json.loads((tmp_path / "results.json").read_text())
+    # Assert: round 1 used the solved column; later rounds aggregate {1, 2} with p renormalised
+    p = np.asarray(res["setup"]["importance"])
+    assert res["rounds"][1]["aggregation"]["subset"] == [0, 1, 2]
+    for entry in res["rounds"][2:]:
+        agg = entry["aggregation"]
+        assert entry["available"] == [0, 1, 2] and agg["subset"] == [1, 2]
+        assert agg["in_support"] is False
+        np.testing.assert_allclose(agg["coefficients"], p[[1, 2]] / p[[1, 2]].sum())
+    assert res["status"] == "completed"
