@@ -66,25 +66,31 @@ def _defaults() -> tuple[Path, dict[str, Any]]:
 
 
 def _validate(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate defaults + overrides; return the *canonical* flat values of the overridden keys.
+
+    Canonical values are what the apps will see after their own validation (e.g. ``nan`` parsed
+    as a float becomes the string ``"nan"`` where a name belongs); sending those, not the raw
+    parse, keeps ``run_config`` free of NaN floats, which Flower's "run_config must not change"
+    check would otherwise trip over after a round trip through Ray.
+    """
     _, defaults = _defaults()
-    config = {**defaults, **overrides}
     try:
-        load_run_config(config)
+        canonical = load_run_config({**defaults, **overrides}).flat()
     except ConfigError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    return config
+    return {key: canonical[key] for key in overrides}
 
 
 def make_runner(backend: str, *, gpus: float | None = None, cpus: float | None = None,
                 keep_superlink: bool = False) -> Any:
     """Return ``run(overrides, out_dir) -> out_dir`` for a backend (validates first)."""
-    root, _ = _defaults()
+    root, defaults = _defaults()
 
     def run(overrides: Mapping[str, Any], out_dir: Path) -> Path:
-        config = _validate(overrides)
+        overrides = _validate(overrides)
+        clients = int(overrides.get("clients", defaults["clients"]))
         out_dir = out_dir.resolve()
-        clients = int(config["clients"])
         if backend == "inline":
             from fedot.fl.inline import run_inline
 
@@ -151,8 +157,8 @@ def run(
         overrides["scheme"] = scheme
     if clients is not None:
         overrides["clients"] = clients
-    config = _validate(overrides)
-    out_dir = out or _default_out(str(config["scheme"]))
+    overrides = _validate(overrides)
+    out_dir = out or _default_out(str(overrides.get("scheme", _defaults()[1]["scheme"])))
     start = time.perf_counter()
     try:
         make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)

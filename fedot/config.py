@@ -160,6 +160,20 @@ class FaultConfig(_Section):
     partitions: str = ""
     slow_seconds: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 5.0
 
+    @field_validator("kind", mode="before")
+    @classmethod
+    def _kind_from_toml(cls, value: Any) -> Any:
+        # `--set fault.kind=nan` parses as TOML, giving the float NaN (or inf): take the name.
+        if isinstance(value, float) and not math.isfinite(value):
+            return "nan" if math.isnan(value) else "inf"
+        return value
+
+    @field_validator("partitions", mode="before")
+    @classmethod
+    def _ids_from_int(cls, value: Any) -> Any:
+        # `--set fault.partitions=1` parses as the int 1.
+        return str(value) if type(value) is int else value
+
     @field_validator("partitions")
     @classmethod
     def _ids(cls, value: str) -> str:

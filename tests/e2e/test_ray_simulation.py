@@ -20,6 +20,8 @@ CASES = {
     "fedavot": {"rounds": 2, "dataset": "synthetic-regression", "model.name": "linear",
                 "partition.kind": "natural", "participation.evaluate-split": "train",
                 "participation.k": 1},
+    # a client that replies NaN: quarantined in Ray simulation exactly as in-process
+    "fedavg-fault": {"rounds": 2, "fault.kind": "nan", "fault.partitions": "1"},
 }
 
 
@@ -31,7 +33,7 @@ def test_ray_simulation_completes_and_matches_inline(tmp_path: Path, scheme: str
     fedot = str(Path(sys.executable).parent / "fedot")
     overrides = CASES[scheme]
     sets = [arg for k, v in overrides.items() for arg in ("--set", f"{k}={v}")]
-    args = ["run", scheme, "--backend", "ray", "--clients", "2", *sets]
+    args = ["run", scheme.removesuffix("-fault"), "--backend", "ray", "--clients", "2", *sets]
     # Execute
     proc = subprocess.run([fedot, *args, "--out", str(tmp_path / "ray")], env=env,
                           cwd=project_root(), capture_output=True, text=True, timeout=420)
@@ -46,7 +48,10 @@ def test_ray_simulation_completes_and_matches_inline(tmp_path: Path, scheme: str
     )
     assert check.stdout.strip() == "[]"
     # Assert: same app objects, same seed → the in-process runner gives the same numbers
-    run_inline({"scheme": scheme, "clients": 2, **overrides,
+    if "fault.kind" in overrides:
+        for entry in ray["rounds"][1:]:
+            assert [r["partition_id"] for r in entry["train_rejected"]] == [1]
+    run_inline({"scheme": scheme.removesuffix("-fault"), "clients": 2, **overrides,
                 "out-dir": str(tmp_path / "inline")}, 2)
     inline = json.loads((tmp_path / "inline" / "results.json").read_text())
     assert [e["server"] for e in ray["rounds"]] == [e["server"] for e in inline["rounds"]]
