@@ -128,8 +128,9 @@ def weighted_sum(records: Sequence[ArrayRecord], coefficients: Sequence[float]) 
         raise ValueError(f"coefficients must be finite, got {factors.tolist()}")
     out: dict[str, Array] = {}
     for name in records[0]:
-        views = [array_view(record[name]).ravel(order="K") for record in records]
-        out[name] = Array(_blocked_sum(views, factors).reshape(array_view(records[0][name]).shape))
+        views = [array_view(record[name]) for record in records]
+        flat = [view.ravel(order="K") for view in views]
+        out[name] = Array(_blocked_sum(flat, factors).reshape(views[0].shape))
     return ArrayRecord(out)
 
 

@@ -32,9 +32,9 @@ from fedot import availability as av
 from fedot.config import ParticipationConfig, RunConfig
 from fedot.fl import keys
 from fedot.fl.aggregate import weighted_sum
-from fedot.fl.strategy import FedotStrategy, _metrics
+from fedot.fl.strategy import FedotStrategy
 from fedot.fl.task import derive_seed
-from fedot.fl.validation import array_specs, partition_of
+from fedot.fl.validation import array_specs, metrics_of, partition_of
 
 __all__ = ["PartialParticipation", "build_availability", "importance_vector"]
 
@@ -130,7 +130,7 @@ class PartialParticipation(FedotStrategy):
                     reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
                 continue
             self.nodes[pid] = int(reply.metadata.src_node_id)
-            sizes[pid] = int(_metrics(reply.content)[keys.NUM_EXAMPLES])
+            sizes[pid] = int(metrics_of(reply.content)[keys.NUM_EXAMPLES])
         expected = list(range(len(sizes)))
         if sorted(sizes) != expected:
             raise RuntimeError(f"discovery: partition ids {sorted(sizes)} are not 0..{len(sizes) - 1}")
@@ -236,7 +236,7 @@ class PartialParticipation(FedotStrategy):
         """
         metrics = super().evaluate_metrics(server_round, contents)
         pids = [partition_of(c) for c in contents]
-        losses = [_metrics(c).get("loss") for c in contents]
+        losses = [metrics_of(c).get("loss") for c in contents]
         pairs = [(self.importance[pid], float(loss)) for pid, loss in zip(pids, losses, strict=True)
                  if pid is not None and 0 <= pid < self.num_clients and loss is not None]
         covered = sum(p for p, _ in pairs)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from contextlib import contextmanager
 from logging import INFO, WARNING
 from typing import Any, ClassVar
@@ -33,7 +33,14 @@ from flwr.serverapp.strategy import FedAvg
 from fedot.config import LocalConfig, RunConfig
 from fedot.fl import keys
 from fedot.fl.aggregate import nonfinite_arrays, weighted_average
-from fedot.fl.validation import ArraySpec, Rejection, array_specs, partition_of, screen_replies
+from fedot.fl.validation import (
+    ArraySpec,
+    Rejection,
+    array_specs,
+    metrics_of,
+    partition_of,
+    screen_replies,
+)
 
 __all__ = ["FedotStrategy", "NoValidRepliesError", "RoundLog"]
 
@@ -215,35 +222,37 @@ class FedotStrategy(FedAvg):
         screen = screen_replies(replies, spec=self._spec, weight_key=self.weighted_by_key,
                                 check_finite=not self.linear_aggregation)
         valid, rejected = screen.valid, list(screen.rejected)
-        if 0 < len(valid) < self.min_replies:
+        try:
+            while True:
+                if not valid:
+                    reasons = "; ".join(f"node {r.node_id}: {r.reason}" for r in rejected)
+                    raise NoValidRepliesError(
+                        f"round {server_round}: none of {len(replies)} train replies is usable"
+                        + (f" ({reasons})" if reasons else " (no replies arrived)")
+                    )
+                if len(valid) < self.min_replies:
+                    reason = (f"only {len(valid)} usable train replies, min-replies="
+                              f"{self.min_replies}: round skipped, global model kept")
+                    log(WARNING, "round %d: %s", server_round, reason)
+                    self.log.entry(server_round)["skipped"] = reason
+                    return None, None
+                contents = [m.content for m in valid]
+                weights = [float(metrics_of(c)[self.weighted_by_key]) for c in contents]
+                arrays, diagnostics = self.aggregate_arrays(server_round, contents, weights)
+                if not nonfinite_arrays(arrays):
+                    break
+                # A non-finite input poisons a linear aggregate: find and drop it, then retry
+                # (the quorum is checked again on what is left).
+                valid = self._drop_nonfinite(server_round, valid, rejected)
+        finally:
             self._record_screen(server_round, "train", replies, rejected)
-            reason = (f"only {len(valid)} usable train replies, min-replies={self.min_replies}: "
-                      "round skipped, global model kept")
-            log(WARNING, "round %d: %s", server_round, reason)
-            self.log.entry(server_round)["skipped"] = reason
-            return None, None
-        arrays, diagnostics = None, {}
-        while arrays is None:
-            if not valid:
-                self._record_screen(server_round, "train", replies, rejected)
-                reasons = "; ".join(f"node {r.node_id}: {r.reason}" for r in rejected)
-                raise NoValidRepliesError(
-                    f"round {server_round}: none of {len(replies)} train replies is usable"
-                    + (f" ({reasons})" if reasons else " (no replies arrived)")
-                )
-            contents = [m.content for m in valid]
-            weights = [float(_metrics(c)[self.weighted_by_key]) for c in contents]
-            arrays, diagnostics = self.aggregate_arrays(server_round, contents, weights)
-            if nonfinite_arrays(arrays):
-                arrays, valid = None, self._drop_nonfinite(server_round, valid, rejected)
-        self._record_screen(server_round, "train", replies, rejected)
         metrics = self.train_metrics_aggr_fn(contents, self.weighted_by_key)
         entry = self.log.entry(server_round)
         entry["train_metrics"] = dict(metrics)
         entry["aggregation"] = {"time_s": time.perf_counter() - start, **diagnostics}
         entry["clients"] = [
             {"node_id": int(m.metadata.src_node_id), "partition_id": partition_of(m.content),
-             "weight": w, **{k: v for k, v in _metrics(m.content).items() if k != keys.NUM_EXAMPLES}}
+             "weight": w, **{k: v for k, v in metrics_of(m.content).items() if k != keys.NUM_EXAMPLES}}
             for m, w in zip(valid, weights, strict=True)
         ]
         return arrays, metrics
@@ -286,7 +295,3 @@ class FedotStrategy(FedAvg):
         metrics = self.evaluate_metrics(server_round, [m.content for m in screen.valid])
         self.log.entry(server_round)["evaluate_metrics"] = dict(metrics)
         return metrics
-
-
-def _metrics(content: RecordDict) -> Mapping[str, Any]:
-    return next(iter(content.metric_records.values()))

@@ -19,7 +19,16 @@ from flwr.app import ArrayRecord, Message, MetricRecord, RecordDict
 from fedot.fl import keys
 from fedot.fl.aggregate import array_view
 
-__all__ = ["ArraySpec", "Rejection", "ReplyScreen", "array_specs", "check_content", "screen_replies"]
+__all__ = [
+    "ArraySpec",
+    "Rejection",
+    "ReplyScreen",
+    "array_specs",
+    "check_content",
+    "metrics_of",
+    "partition_of",
+    "screen_replies",
+]
 
 #: Expected (shape, dtype) of each array, keyed like the ArrayRecord.
 ArraySpec = Mapping[str, tuple[tuple[int, ...], str]]
@@ -49,6 +58,11 @@ class ReplyScreen:
 def array_specs(record: ArrayRecord) -> dict[str, tuple[tuple[int, ...], str]]:
     """Return ``{key: (shape, dtype)}`` of an ArrayRecord (no deserialisation)."""
     return {k: (tuple(a.shape), str(a.dtype)) for k, a in record.items()}
+
+
+def metrics_of(content: RecordDict) -> MetricRecord:
+    """Return a reply's (first) MetricRecord."""
+    return next(iter(content.metric_records.values()))
 
 
 def partition_of(content: RecordDict) -> int | None:
@@ -168,7 +182,7 @@ def screen_replies(
         else:
             rejected.append(Rejection(node, partition_of(msg.content), reason))
 
-    key_sets = [frozenset(next(iter(m.content.metric_records.values())).keys()) for m in valid]
+    key_sets = [frozenset(metrics_of(m.content).keys()) for m in valid]
     if len(set(key_sets)) > 1:
         # most common key set; a tie goes to the lexicographically first sorted key list, so the
         # choice never depends on arrival order

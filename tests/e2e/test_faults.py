@@ -53,3 +53,15 @@ def test_fault_injection_is_off_by_default(tmp_path: Path) -> None:
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["config"]["fault"]["kind"] == "none"
     assert res["rounds"][1]["train_rejected"] == []
+
+
+def test_quorum_counts_only_finite_replies(tmp_path: Path) -> None:
+    # Execute: 2 clients, partition 1 replies NaN (found only after aggregation), min-replies=2
+    run_inline({"clients": 2, "rounds": 1, "min-replies": 2, "out-dir": str(tmp_path),
+                "fault.kind": "nan", "fault.partitions": "1"}, 2)
+    res = json.loads((tmp_path / "results.json").read_text())
+    entry = res["rounds"][1]
+    # Assert: the NaN reply is set aside, then the quorum fails: skipped, model kept
+    assert [r["partition_id"] for r in entry["train_rejected"]] == [1]
+    assert "min-replies=2" in entry["skipped"]
+    assert entry["server"] == res["rounds"][0]["server"]
