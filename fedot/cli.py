@@ -14,6 +14,7 @@ naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -58,6 +59,7 @@ def _parse_sets(sets: list[str] | None) -> dict[str, Any]:
     return out
 
 
+@functools.cache
 def _defaults() -> tuple[Path, dict[str, Any]]:
     from fedot.fl.inline import load_apps, project_root
 
@@ -157,7 +159,6 @@ def run(
         overrides["scheme"] = scheme
     if clients is not None:
         overrides["clients"] = clients
-    overrides = _validate(overrides)
     out_dir = out or _default_out(str(overrides.get("scheme", _defaults()[1]["scheme"])))
     start = time.perf_counter()
     try:

@@ -13,8 +13,9 @@ settings:
 
 Each setting runs FedAVOT, FedAvg over the available subset and the paper's FedAvg(K); full
 participation (the target, independent of availability) runs once per seed, with fewer rounds
-than the K = 2 arms but until it has converged (every client trains every round, so a round costs
-N/K times more). The objective is ``loss_p`` = Σ p_i f_i on the clients' training data
+than the K = 2 arms because every client trains every round (a round costs N/K times more); it is
+close to, not at, its optimum by then (``docs/fedavot.md`` gives the numbers). The objective is
+``loss_p`` = Σ p_i f_i on the clients' training data
 (every client evaluates every ``participation.evaluate-every`` rounds).
 """
 
