@@ -18,8 +18,8 @@ by masked Sinkhorn/IPFP (:func:`fedot.ot.masked_sinkhorn`) and aggregates round 
 :math:`F = \sum_i p_i f_i`. When no exact plan exists (max-flow test), IPFP matches
 :math:`\hat p = T\mathbf 1` instead; the run records ‖p − p̂‖₁ and the infeasible mass ν.
 A subset outside the solved support gets the p-restricted weights p_i / Σ_{k∈A} p_k. In
-``observed`` mode (deployment) q is the empirical law of the subsets that replied, re-solved each
-round.
+``observed`` mode (deployment) q is the empirical law of the subsets aggregated in the previous
+rounds, re-solved each round (the first round, and any new subset, gets the fallback weights).
 
 Clients run the ``classifier`` task. Config: ``participation.*`` (p, q) and ``fedavot.*``
 (``tol``, ``max-iter``, ``kappa`` for the κ-penalised variant; κ = 1 is plain IPFP).
@@ -95,7 +95,8 @@ class FedAVOT(PartialParticipation):
     def coefficients(self, server_round: int, subset: list[int]) -> tuple[np.ndarray, dict[str, Any]]:
         """Column of Y for the replying subset (p-restricted fallback off the support)."""
         diag: dict[str, Any] = {}
-        if self.estimator is not None:  # deployment: q learned from the subsets seen so far
+        if self.estimator is not None and self.estimator.rounds > 0:
+            # deployment: q learned from the subsets aggregated in earlier rounds
             dist = self.estimator.distribution()
             diag = self._solve(dist.subsets, dist.probs)
         column = self.columns.get(frozenset(subset))

@@ -211,12 +211,24 @@ class PartialParticipation(FedotStrategy):
         subset = [partition_of(c) for c in contents]
         if any(pid is None or not 0 <= pid < self.num_clients for pid in subset):
             raise ValueError(f"round {server_round}: replies must name known partitions: {subset}")
-        if self.estimator is not None:
-            self.estimator.observe(np.asarray(subset))
         coef, diagnostics = self.coefficients(server_round, subset)  # type: ignore[arg-type]
         records = [next(iter(c.array_records.values())) for c in contents]
         diag = {"subset": subset, "coefficients": np.asarray(coef).tolist(), **diagnostics}
         return weighted_sum(records, coef), diag
+
+    def aggregate_train(
+        self, server_round: int, replies: Iterable[Message]
+    ) -> tuple[ArrayRecord | None, MetricRecord | None]:
+        """Aggregate; in ``observed`` mode, then record the subset that was actually aggregated.
+
+        Recording after aggregation (not inside :meth:`aggregate_arrays`, which the base may call
+        again after dropping a non-finite reply) counts each round once, and keeps the round's own
+        subset out of the q̂ that weights it: q is estimated from the previous rounds only.
+        """
+        arrays, metrics = super().aggregate_train(server_round, replies)
+        if self.estimator is not None and arrays is not None:
+            self.estimator.observe(np.asarray(self.log.entry(server_round)["aggregation"]["subset"]))
+        return arrays, metrics
 
     # --------------------------------------------------------------------------- evaluation
     def configure_evaluate(

@@ -118,3 +118,30 @@ def test_overflow_of_finite_replies_raises() -> None:
     # Execute / Assert
     with pytest.raises(FloatingPointError, match="overflow"):
         strategy.aggregate_train(1, replies)
+
+
+def test_observed_availability_counts_each_round_once_without_the_nan_reply() -> None:
+    import importlib
+
+    from fedot.config import load_run_config
+
+    # Prepare: FedAVOT learning q online; partition 2 replies NaN in round 1
+    strategies = importlib.import_module("strategies").STRATEGIES
+    cfg = load_run_config({"scheme": "fedavot", "clients": 3,
+                           "participation.availability": "observed"})
+    strategy = strategies["fedavot"].from_config(cfg)
+    strategy.configure_clients(np.array([1, 1, 1]))
+    strategy._spec = array_specs(ArrayRecord({"w": Array(np.zeros(3, dtype=np.float32))}))
+
+    def replies(nan_partition: int | None) -> list:
+        return [make_reply({"w": np.full(3, np.nan if n == nan_partition else 1.0, np.float32)},
+                           {"num-examples": 1}, node_id=n + 1, partition_id=n) for n in range(3)]
+
+    # Execute
+    strategy.aggregate_train(1, replies(2))
+    strategy.aggregate_train(2, replies(None))
+    # Assert: one observation per round, of the subset actually aggregated
+    dist = strategy.estimator.distribution()
+    assert strategy.estimator.rounds == 2
+    assert sorted(tuple(s.tolist()) for s in dist.subsets) == [(0, 1), (0, 1, 2)]
+    assert strategy.log.entry(1)["aggregation"]["in_support"] is False  # nothing seen before it
