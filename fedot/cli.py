@@ -163,6 +163,8 @@ def run(
     start = time.perf_counter()
     try:
         make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)
+    except typer.Exit:  # a config error, already reported (click's Exit is a RuntimeError)
+        raise
     except RuntimeError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
