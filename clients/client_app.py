@@ -13,7 +13,8 @@ from types import ModuleType
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from clients import classifier
+from clients import classifier, maxent_irl
+from fedot.fl import keys
 from fedot.fl.client import describe, fault_before, inject_fault
 from fedot.fl.task import client_env, validated_config
 
@@ -24,6 +25,8 @@ TASKS: dict[str, ModuleType] = {
     "fedavg-subset": classifier,
     "fedavg-k": classifier,
     "fedavg-full": classifier,
+    "irl-barycenter": maxent_irl,
+    "irl-average": maxent_irl,
 }
 
 app = ClientApp()
@@ -40,7 +43,7 @@ def train(msg: Message, context: Context) -> Message:
     fault = validated_config(context.run_config).fault
     if fault.kind == "none":
         return _handler(context, "train")(msg, context)
-    pid = client_env(context).partition_id
+    pid = int(context.node_config.get(keys.PARTITION_ID, -1))
     fault_before(fault, pid)
     return inject_fault(_handler(context, "train")(msg, context), fault, pid)
 

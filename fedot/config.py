@@ -25,6 +25,7 @@ __all__ = [
     "DataConfig",
     "FaultConfig",
     "FedAVOTConfig",
+    "IRLConfig",
     "ParticipationConfig",
     "LocalConfig",
     "ModelConfig",
@@ -36,12 +37,16 @@ __all__ = [
     "unflatten",
 ]
 
-SchemeName = Literal["fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full"]
+SchemeName = Literal[
+    "fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full", "irl-barycenter", "irl-average",
+]
 #: Registered schemes. Each name has a strategy in ``strategies/`` and a client task in ``clients/``
 #: (``tests/test_registry.py`` keeps the three lists equal).
 SCHEMES: tuple[str, ...] = get_args(SchemeName)
 #: Schemes that draw the round's clients from an availability model (``participation.*``).
-PARTIAL_PARTICIPATION_SCHEMES = frozenset(SCHEMES) - {"fedavg"}
+#: Schemes whose clients run local MaxEnt IRL on tabular environments (``irl.*``).
+IRL_SCHEMES = frozenset({"irl-barycenter", "irl-average"})
+PARTIAL_PARTICIPATION_SCHEMES = frozenset(SCHEMES) - {"fedavg"} - IRL_SCHEMES
 DatasetName = Literal[
     "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
     "mnist", "fashion-mnist", "cifar10",
@@ -187,6 +192,61 @@ class FaultConfig(_Section):
         return frozenset(int(p) for p in self.partitions.split(",") if p)
 
 
+IRLEnvName = Literal[
+    "gridworld", "frozenlake-4x4", "frozenlake-8x8", "frozenlake-random", "cliffwalking", "taxi",
+    "mountaincar", "pendulum",
+]
+#: Environments whose clients may differ (``irl.heterogeneity``) beyond ``none`` and ``demos``.
+IRL_HETEROGENEITY: dict[str, frozenset[str]] = {
+    "gridworld": frozenset({"none", "goal-shift", "slip", "layout", "demos"}),
+    "frozenlake-random": frozenset({"none", "layout", "demos"}),
+}
+
+
+class IRLConfig(_Section):
+    """Federated MaxEnt IRL (``irl.*``), used by ``irl-barycenter`` and ``irl-average``.
+
+    Environment: ``env`` (a gridworld of ``grid-size`` with goal at 70 % of the diagonal, start in
+    the corner and ``slip``; gymnasium FrozenLake (``slip`` > 0 makes it slippery;
+    ``frozenlake-random`` draws an 8×8 map per seed, or per client with ``layout``), CliffWalking,
+    Taxi; MountainCar or Pendulum discretised on ``bins``×``bins`` cells). ``sources`` environment
+    variants (0: one per client) differ by ``heterogeneity`` with ``strength`` (goal-shift: cells;
+    slip: the largest slip; layout: obstacle density; demos: unequal demonstration counts);
+    variant j belongs to client j mod clients. Each variant has ``demos`` expert demonstrations
+    (Boltzmann-rational with ``expert-temperature``) plus ``test-demos`` held out.
+    Local MaxEnt IRL: ``iterations`` of Adam with ``lr`` and ``l2``; the last ``undertrained``
+    variants run only ``undertrained-iterations``. From round 2 a client warm-starts from the
+    broadcast reward (``warm-start``) and is pulled to it with ``prior-weight``.
+    Fusion (``irl-barycenter``): reward → measure map ``measure`` with temperature ``tau``,
+    entropic regularisation ``reg`` (relative to the max ground cost), solver ``barycenter``;
+    both schemes weight clients by demonstration count or uniformly (``weights``).
+    """
+
+    env: IRLEnvName = "gridworld"
+    grid_size: Annotated[int, Field(ge=3, le=256)] = 10
+    slip: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.1
+    bins: Annotated[int, Field(ge=4, le=200)] = 20
+    heterogeneity: Literal["none", "goal-shift", "slip", "layout", "demos"] = "goal-shift"
+    strength: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 2.0
+    sources: Annotated[int, Field(ge=0)] = 0
+    demos: Annotated[int, Field(ge=1)] = 50
+    test_demos: Annotated[int, Field(ge=0)] = 20
+    horizon: Annotated[int, Field(ge=0)] = 0
+    expert_temperature: PositiveFloat = 0.2
+    iterations: Annotated[int, Field(ge=1)] = 100
+    lr: PositiveFloat = 0.1
+    l2: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.05
+    undertrained: Annotated[int, Field(ge=0)] = 0
+    undertrained_iterations: Annotated[int, Field(ge=1)] = 5
+    warm_start: bool = True
+    prior_weight: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    measure: Literal["softmax", "shift", "minmax"] = "softmax"
+    tau: PositiveFloat = 1.0
+    reg: PositiveFloat = 0.01
+    barycenter: Literal["auto", "sinkhorn_log", "ibp", "convolutional"] = "auto"
+    weights: Literal["demos", "uniform"] = "demos"
+
+
 class ModelConfig(_Section):
     """The global model (``model.*``)."""
 
@@ -221,6 +281,7 @@ class RunConfig(_Section):
     participation: ParticipationConfig = ParticipationConfig()
     fedavot: FedAVOTConfig = FedAVOTConfig()
     fault: FaultConfig = FaultConfig()
+    irl: IRLConfig = IRLConfig()
 
     @field_validator("device")
     @classmethod
@@ -262,6 +323,25 @@ class RunConfig(_Section):
             raise ValueError(
                 f"participation.k={self.participation.k} exceeds clients={self.clients}"
             )
+        irl = self.irl
+        allowed = IRL_HETEROGENEITY.get(irl.env, frozenset({"none", "demos"}))
+        if self.scheme in IRL_SCHEMES and irl.heterogeneity not in allowed:
+            raise ValueError(
+                f"irl.heterogeneity={irl.heterogeneity!r} is not available for irl.env="
+                f"{irl.env!r}; allowed: {', '.join(sorted(allowed))}"
+            )
+        sources = irl.sources or self.clients
+        if self.scheme in IRL_SCHEMES and sources < self.clients:
+            raise ValueError(
+                f"irl.sources={irl.sources} is smaller than clients={self.clients}: every client "
+                "needs at least one environment variant (0 means one per client)"
+            )
+        if self.scheme in IRL_SCHEMES and irl.undertrained > sources:
+            raise ValueError(f"irl.undertrained={irl.undertrained} exceeds the {sources} variants")
+        if self.scheme in IRL_SCHEMES and irl.barycenter == "convolutional" and irl.env in (
+            "taxi",
+        ):
+            raise ValueError("irl.barycenter='convolutional' needs a grid; irl.env='taxi' is not one")
         if self.partition.kind == "natural" and not regression:
             raise ValueError(
                 f"partition.kind='natural' needs a dataset with natural clients "

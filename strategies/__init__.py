@@ -11,9 +11,16 @@ from strategies.fedavg_full import FedAvgFull
 from strategies.fedavg_k import FedAvgK
 from strategies.fedavg_subset import FedAvgSubset
 from strategies.fedavot import FedAVOT
+from strategies.irl_average import RewardAveragingIRL
+from strategies.irl_barycenter import WassersteinBarycenterIRL
 
-__all__ = ["STRATEGIES", "FedAVOT", "FedAvg", "FedAvgFull", "FedAvgK", "FedAvgSubset"]
+__all__ = [
+    "STRATEGIES", "FedAVOT", "FedAvg", "FedAvgFull", "FedAvgK", "FedAvgSubset", "RewardAveragingIRL",
+    "WassersteinBarycenterIRL",
+]
 
 STRATEGIES: dict[str, type[FedotStrategy]] = {
-    cls.scheme: cls for cls in (FedAvg, FedAVOT, FedAvgSubset, FedAvgK, FedAvgFull)
+    cls.scheme: cls
+    for cls in (FedAvg, FedAVOT, FedAvgSubset, FedAvgK, FedAvgFull, WassersteinBarycenterIRL,
+                RewardAveragingIRL)
 }

@@ -17,10 +17,8 @@ from flwr.common import log
 from flwr.serverapp import Grid
 
 from fedot.config import RunConfig, load_run_config
-from fedot.data import label_counts, plot_label_distribution
 from fedot.fl.results import ResultsRecorder
 from fedot.fl.strategy import FedotStrategy
-from fedot.fl.task import federated_data, global_model, server_evaluator, to_arrays
 
 __all__ = ["resolve_out_dir", "run_server", "wait_for_nodes"]
 
@@ -69,37 +67,27 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
     out_dir = resolve_out_dir(cfg, context.run_id)
     log(INFO, "fedot: scheme=%s, results in %s", cfg.scheme, out_dir)
     wait_for_nodes(grid, cfg.clients, cfg.wait_timeout)
-    dataset, partitions = federated_data(cfg, cfg.clients)
     out_dir.mkdir(parents=True, exist_ok=True)
-    partition_info: dict[str, object] = {"sizes": [int(len(p)) for p in partitions]}
-    if dataset.task == "classification":
-        counts = label_counts(dataset.train.y, partitions, dataset.num_classes)
-        partition_info["label_counts"] = counts.tolist()
-        plot_label_distribution(
-            counts, out_dir / "label_distribution.png",
-            title=f"{cfg.dataset}, {cfg.partition.kind} partition, {cfg.clients} clients",
-        )
+    task = strategy.server_task(cfg, out_dir)
     recorder = ResultsRecorder(
         out_dir,
         scheme=cfg.scheme,
         config=cfg.model_dump(by_alias=True),
         strategy=strategy,
-        server_eval=server_evaluator(cfg),
+        server_eval=task.evaluate,
         checkpoint=cfg.checkpoint,
-        extra={"run_id": context.run_id, "out_dir": str(out_dir), "partition": partition_info,
-               "dataset": {
-            "name": dataset.name, "task": dataset.task, "train_pool": len(dataset.train),
-            "test": len(dataset.test), "input_shape": list(dataset.input_shape),
-        }},
+        extra={"run_id": context.run_id, "out_dir": str(out_dir), **task.info},
     )
     try:
-        strategy.start(
+        result = strategy.start(
             grid=grid,
-            initial_arrays=to_arrays(global_model(cfg, dataset)),
+            initial_arrays=task.initial_arrays,
             num_rounds=cfg.rounds,
             timeout=cfg.round_timeout,
             evaluate_fn=recorder.evaluate_fn,
         )
+        if task.finalize is not None:
+            task.finalize(out_dir, result.arrays)
     except BaseException:
         recorder.finish("failed")
         raise

@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable
 from contextlib import contextmanager
 from logging import INFO, WARNING
+from pathlib import Path
 from typing import Any, ClassVar
 
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
@@ -33,6 +34,7 @@ from flwr.serverapp.strategy import FedAvg
 from fedot.config import LocalConfig, RunConfig
 from fedot.fl import keys
 from fedot.fl.aggregate import nonfinite_arrays, weighted_average
+from fedot.fl.task import ServerTask, classifier_server_task
 from fedot.fl.validation import (
     ArraySpec,
     Rejection,
@@ -130,6 +132,13 @@ class FedotStrategy(FedAvg):
         )
 
     # ----------------------------------------------------------------------------- hooks to extend
+    def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
+        """Return the initial arrays, server-side evaluation and facts of this scheme's task.
+
+        The default is the supervised task (:func:`fedot.fl.task.classifier_server_task`).
+        """
+        return classifier_server_task(cfg, out_dir)
+
     def client_config(self, server_round: int) -> dict[str, Any]:
         """Return the per-round settings every client receives (flat, ConfigRecord-typed values)."""
         local = self.local.model_dump(by_alias=True)

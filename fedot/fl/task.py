@@ -10,9 +10,10 @@ always agree on which client holds which samples: the partition is a pure functi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,12 +21,21 @@ import torch
 from flwr.app import ArrayRecord, Context
 
 from fedot.config import RunConfig, load_run_config
-from fedot.data import ClientData, LoadedDataset, client_split, federated_split
+from fedot.data import (
+    ClientData,
+    LoadedDataset,
+    client_split,
+    federated_split,
+    label_counts,
+    plot_label_distribution,
+)
 from fedot.fl import keys
 from fedot.learning import build_model, evaluate, resolve_device
 
 __all__ = [
     "ClientEnv",
+    "ServerTask",
+    "classifier_server_task",
     "client_env",
     "derive_seed",
     "federated_data",
@@ -101,6 +111,50 @@ def server_evaluator(cfg: RunConfig) -> Any:
         return out
 
     return evaluate_arrays
+
+
+@dataclass
+class ServerTask:
+    """What the ServerApp needs from a scheme's task, besides the strategy.
+
+    Attributes
+    ----------
+    initial_arrays : ArrayRecord
+        The initial global model.
+    evaluate : Callable[[ArrayRecord], Mapping[str, float]]
+        Server-side evaluation of global arrays (run at round 0 and after every round).
+    info : dict
+        JSON-ready facts about the data/environments, merged into ``results.json``.
+    finalize : Callable[[Path, ArrayRecord], None], optional
+        Writes the task's extra artefacts (plots) to the run directory after the last round.
+    """
+
+    initial_arrays: ArrayRecord
+    evaluate: Callable[[ArrayRecord], Mapping[str, float]]
+    info: dict[str, Any] = field(default_factory=dict)
+    finalize: Callable[[Path, ArrayRecord], None] | None = None
+
+
+def classifier_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
+    """Build the supervised task: initial model, held-out test evaluation, partition facts and plot."""
+    dataset, partitions = federated_data(cfg, cfg.clients)
+    partition_info: dict[str, object] = {"sizes": [int(len(p)) for p in partitions]}
+    if dataset.task == "classification":
+        counts = label_counts(dataset.train.y, partitions, dataset.num_classes)
+        partition_info["label_counts"] = counts.tolist()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot_label_distribution(
+            counts, out_dir / "label_distribution.png",
+            title=f"{cfg.dataset}, {cfg.partition.kind} partition, {cfg.clients} clients",
+        )
+    info = {
+        "partition": partition_info,
+        "dataset": {
+            "name": dataset.name, "task": dataset.task, "train_pool": len(dataset.train),
+            "test": len(dataset.test), "input_shape": list(dataset.input_shape),
+        },
+    }
+    return ServerTask(to_arrays(global_model(cfg, dataset)), server_evaluator(cfg), info)
 
 
 @dataclass

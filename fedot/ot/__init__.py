@@ -1,5 +1,12 @@
 """Pure optimal-transport math on POT backends (no Flower, no ``torch.nn``, no pydantic)."""
 
+from fedot.ot.barycenter import (
+    BarycenterResult,
+    BarycenterWarning,
+    barycenter,
+    convolutional_barycenter,
+    grid_cost,
+)
 from fedot.ot.masked import (
     FeasibilityResult,
     MaskedSinkhornResult,
@@ -11,6 +18,11 @@ from fedot.ot.masked import (
 )
 
 __all__ = [
+    "BarycenterResult",
+    "BarycenterWarning",
+    "barycenter",
+    "convolutional_barycenter",
+    "grid_cost",
     "FeasibilityResult",
     "MaskedSinkhornResult",
     "MaskedSinkhornWarning",
