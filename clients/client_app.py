@@ -13,7 +13,7 @@ from types import ModuleType
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from clients import classifier, maxent_irl
+from clients import classifier, ffm, maxent_irl
 from fedot.fl import keys
 from fedot.fl.client import describe, fault_before, inject_fault
 from fedot.fl.task import client_env, validated_config
@@ -27,6 +27,7 @@ TASKS: dict[str, ModuleType] = {
     "fedavg-full": classifier,
     "irl-barycenter": maxent_irl,
     "irl-average": maxent_irl,
+    "ffm": ffm,
 }
 
 app = ClientApp()

@@ -128,7 +128,10 @@ def results_table(out_dir: Path) -> str:
     cfg = res["config"]
     rows = [
         ("scheme", res["scheme"]),
-        ("dataset", f"{cfg['dataset']} ({cfg['partition']['kind']}, {cfg['clients']} clients)"),
+        ("data", f"{cfg['irl']['env']} ({cfg['irl']['heterogeneity']} "
+                 f"{cfg['irl']['strength']:g}, {cfg['clients']} clients)"
+         if "environment" in res else
+         f"{cfg['dataset']} ({cfg['partition']['kind']}, {cfg['clients']} clients)"),
         ("rounds", str(len(rounds))),
         *[(f"final {k}", f"{v:.4f}") for k, v in res["final"].items()],
         *[("initial accuracy", f"{v:.4f}")

@@ -24,6 +24,7 @@ __all__ = [
     "ConfigError",
     "DataConfig",
     "FaultConfig",
+    "FFMConfig",
     "FedAVOTConfig",
     "IRLConfig",
     "ParticipationConfig",
@@ -39,6 +40,7 @@ __all__ = [
 
 SchemeName = Literal[
     "fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full", "irl-barycenter", "irl-average",
+    "ffm",
 ]
 #: Registered schemes. Each name has a strategy in ``strategies/`` and a client task in ``clients/``
 #: (``tests/test_registry.py`` keeps the three lists equal).
@@ -46,7 +48,9 @@ SCHEMES: tuple[str, ...] = get_args(SchemeName)
 #: Schemes that draw the round's clients from an availability model (``participation.*``).
 #: Schemes whose clients run local MaxEnt IRL on tabular environments (``irl.*``).
 IRL_SCHEMES = frozenset({"irl-barycenter", "irl-average"})
-PARTIAL_PARTICIPATION_SCHEMES = frozenset(SCHEMES) - {"fedavg"} - IRL_SCHEMES
+#: Schemes that train a generative flow (``ffm.*``).
+FLOW_SCHEMES = frozenset({"ffm"})
+PARTIAL_PARTICIPATION_SCHEMES = frozenset(SCHEMES) - {"fedavg"} - IRL_SCHEMES - FLOW_SCHEMES
 DatasetName = Literal[
     "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
     "mnist", "fashion-mnist", "cifar10",
@@ -247,6 +251,65 @@ class IRLConfig(_Section):
     weights: Literal["demos", "uniform"] = "demos"
 
 
+class FFMConfig(_Section):
+    """Federated flow matching (``ffm.*``), scheme ``ffm``.
+
+    Clients hold samples of their part of the target (``data``: a 2-D density or ``digits`` scaled to
+    [-1, 1]); the source is N(0, I). ``split``: ``mode`` (each client its own modes/regions; for
+    digits, its own classes), ``dirichlet`` over modes or labels with ``alpha``, or ``iid``.
+    ``samples``: size of the 2-D training pool (plus ``eval-samples`` held out).
+    ``coupling``: ``vanilla`` (independent pairs), ``lot`` (exact minibatch OT on each client) or
+    ``got`` (a dual potential learned federatedly in the first ``potential-rounds`` rounds of
+    ``potential-local-steps`` steps each — 1, per-step aggregation, because averaging potentials
+    trained apart on different modes does not give the potential of the mixture — then
+    frozen; pairs (x0*(x1), x1) from its c-transform with ``candidates`` source candidates and
+    ``refine-steps`` gradient steps of size ``step-size``). Each round a client takes
+    ``local-steps`` optimizer steps (``optimizer``, ``lr``; ``potential-lr`` in stage 1) on batches of
+    ``batch-size``; 1 step with ``sgd`` is per-step gradient aggregation. ``sigma`` > 0 uses the
+    Gaussian path (I-CFM). Models: an MLP (``hidden``, ``layers``) for 2-D, a small conv net
+    (``channels``) for digits. The server evaluates ``eval-samples`` generated samples at
+    NFE ∈ ``nfe`` (Euler) at round 0, every ``eval-every`` rounds and after the last (clients
+    evaluate in the same rounds only).
+    """
+
+    data: Literal["8gaussians", "moons", "checkerboard", "spirals", "circles", "digits"] = (
+        "8gaussians"
+    )
+    split: Literal["mode", "dirichlet", "iid"] = "mode"
+    alpha: PositiveFloat = 0.3
+    samples: Annotated[int, Field(ge=10)] = 4000
+    coupling: Literal["vanilla", "lot", "got"] = "vanilla"
+    local_steps: Annotated[int, Field(ge=1)] = 20
+    batch_size: Annotated[int, Field(ge=2)] = 256
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: PositiveFloat = 2e-3
+    sigma: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    hidden: Annotated[int, Field(ge=1)] = 128
+    layers: Annotated[int, Field(ge=1)] = 3
+    channels: Annotated[int, Field(ge=1)] = 32
+    potential_rounds: Annotated[int, Field(ge=0)] = 200
+    potential_local_steps: Annotated[int, Field(ge=1)] = 1
+    potential_lr: PositiveFloat = 5e-3
+    candidates: Annotated[int, Field(ge=1)] = 256
+    refine_steps: Annotated[int, Field(ge=0)] = 5
+    step_size: PositiveFloat = 0.1
+    eval_samples: Annotated[int, Field(ge=10)] = 1000
+    eval_every: Annotated[int, Field(ge=1)] = 10
+    nfe: str = "1,2,3,5,10,20,100"
+
+    @field_validator("nfe")
+    @classmethod
+    def _nfe(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+            raise ValueError("must be comma-separated positive integers, e.g. '1,3,10'")
+        return ",".join(str(v) for v in sorted({int(p) for p in parts}))
+
+    def nfe_list(self) -> tuple[int, ...]:
+        """Return the NFE values to evaluate, ascending."""
+        return tuple(int(p) for p in self.nfe.split(","))
+
+
 class ModelConfig(_Section):
     """The global model (``model.*``)."""
 
@@ -282,6 +345,7 @@ class RunConfig(_Section):
     fedavot: FedAVOTConfig = FedAVOTConfig()
     fault: FaultConfig = FaultConfig()
     irl: IRLConfig = IRLConfig()
+    ffm: FFMConfig = FFMConfig()
 
     @field_validator("device")
     @classmethod
@@ -342,6 +406,15 @@ class RunConfig(_Section):
             "taxi",
         ):
             raise ValueError("irl.barycenter='convolutional' needs a grid; irl.env='taxi' is not one")
+        ffm = self.ffm
+        if self.scheme in FLOW_SCHEMES and ffm.coupling == "got" and (
+            self.rounds <= ffm.potential_rounds
+        ):
+            raise ValueError(
+                f"ffm.coupling='got' trains the potential for ffm.potential-rounds="
+                f"{ffm.potential_rounds} rounds, then the flow: rounds={self.rounds} leaves no "
+                "flow round; set rounds > ffm.potential-rounds"
+            )
         if self.partition.kind == "natural" and not regression:
             raise ValueError(
                 f"partition.kind='natural' needs a dataset with natural clients "

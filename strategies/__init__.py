@@ -11,16 +11,24 @@ from strategies.fedavg_full import FedAvgFull
 from strategies.fedavg_k import FedAvgK
 from strategies.fedavg_subset import FedAvgSubset
 from strategies.fedavot import FedAVOT
+from strategies.ffm import FederatedFlowMatching
 from strategies.irl_average import RewardAveragingIRL
 from strategies.irl_barycenter import WassersteinBarycenterIRL
 
 __all__ = [
-    "STRATEGIES", "FedAVOT", "FedAvg", "FedAvgFull", "FedAvgK", "FedAvgSubset", "RewardAveragingIRL",
+    "STRATEGIES",
+    "FedAVOT",
+    "FedAvg",
+    "FedAvgFull",
+    "FedAvgK",
+    "FedAvgSubset",
+    "FederatedFlowMatching",
+    "RewardAveragingIRL",
     "WassersteinBarycenterIRL",
 ]
 
 STRATEGIES: dict[str, type[FedotStrategy]] = {
     cls.scheme: cls
     for cls in (FedAvg, FedAVOT, FedAvgSubset, FedAvgK, FedAvgFull, WassersteinBarycenterIRL,
-                RewardAveragingIRL)
+                RewardAveragingIRL, FederatedFlowMatching)
 }

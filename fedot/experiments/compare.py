@@ -80,6 +80,13 @@ def compare(
     return summary
 
 
+def server_metrics(results: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Return the final server metrics in any result: ``accuracy``/``loss`` first, then the rest."""
+    seen = [m for r in results for m in r.get("final", {})]
+    rest = list(dict.fromkeys(m for m in seen if m not in SUMMARY_METRICS))
+    return [m for m in SUMMARY_METRICS if m in seen] + rest
+
+
 def _mean_std(values: list[float]) -> dict[str, float]:
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
@@ -91,10 +98,12 @@ def summarise(
 ) -> dict[str, Any]:
     """Summarise final server metrics and mean round time per arm, as mean ± std over seeds."""
     table: dict[str, dict[str, Any]] = {}
+    metrics = server_metrics([r for rs in runs.values() for r in rs])
     for label, results in runs.items():
         row: dict[str, Any] = {}
-        for metric in SUMMARY_METRICS:
-            vals = [r["final"][metric] for r in results if metric in r.get("final", {})]
+        for metric in metrics:
+            vals = [r["final"][metric] for r in results
+                    if r.get("final", {}).get(metric) is not None]
             if vals:
                 row[metric] = _mean_std(vals)
         for metric in EVALUATE_METRICS:
@@ -106,7 +115,7 @@ def summarise(
         row["rounds"] = results[0]["config"]["rounds"]
         row["run_dirs"] = [r.get("out_dir", "") for r in results]
         table[label] = row
-    return {"title": title, "seeds": seeds, "results": table}
+    return {"title": title, "seeds": seeds, "metrics": metrics, "results": table}
 
 
 def _fmt(stat: Mapping[str, float] | None, digits: int = 4) -> str:
@@ -118,20 +127,22 @@ def _fmt(stat: Mapping[str, float] | None, digits: int = 4) -> str:
 def markdown_table(summary: Mapping[str, Any]) -> str:
     """Render the summary as a markdown table."""
     rows = summary["results"]
+    server = summary.get("metrics", list(SUMMARY_METRICS))
     extra = [m for m in EVALUATE_METRICS if any(m in r for r in rows.values())]
     lines = [
         f"# {summary['title']}",
         "",
-        f"Seeds: {summary['seeds']} (mean ± sample std over seeds; accuracy and loss on the "
-        "server's global test set" + ("; loss_p: p-weighted client objective" if extra else "") + ")",
+        f"Seeds: {summary['seeds']} (mean ± sample std over seeds; "
+        + ", ".join(server) + " from the server's evaluation after the last round"
+        + ("; loss_p: p-weighted client objective" if extra else "") + ")",
         "",
-        "| arm | accuracy | loss | " + "".join(f"{m} | " for m in extra) + "round time (s) | rounds |",
-        "|---|---|---|" + "---|" * len(extra) + "---|---|",
+        "| arm | " + "".join(f"{m} | " for m in [*server, *extra]) + "round time (s) | rounds |",
+        "|---|" + "---|" * (len(server) + len(extra)) + "---|---|",
     ]
     for label, row in rows.items():
         lines.append(
-            f"| {label} | {_fmt(row.get('accuracy'))} | {_fmt(row.get('loss'))} | "
-            + "".join(f"{_fmt(row.get(m))} | " for m in extra)
+            f"| {label} | "
+            + "".join(f"{_fmt(row.get(m))} | " for m in [*server, *extra])
             + f"{_fmt(row.get('round_time_s'), 3)} | {row['rounds']} |"
         )
     return "\n".join(lines) + "\n"
@@ -147,7 +158,7 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
     everything = [r for rs in runs.values() for r in rs]
     panels = [("evaluate", m) for m in EVALUATE_METRICS
               if any(last_evaluate(r, m) is not None for r in everything)]
-    panels += [("server", m) for m in SUMMARY_METRICS if any(m in r["final"] for r in everything)]
+    panels += [("server", m) for m in server_metrics(everything)[:4]]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
     axes = np.atleast_1d(axes)
     for ax, (section, metric) in zip(axes, panels, strict=False):

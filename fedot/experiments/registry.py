@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,8 @@ class Experiment:
     seeds: Sequence[int] = (0, 1, 2)
     quick: Mapping[str, Any] = field(default_factory=dict)
     quick_seeds: Sequence[int] = (0,)
+    #: ``report(summary, out_dir)``: extra tables/plots written after the comparison.
+    report: Callable[[dict[str, Any], Path], None] | None = None
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -46,10 +48,13 @@ def run_experiment(name: str, *, run: RunFn, out_dir: Path, quick: bool = False)
         raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(EXPERIMENTS))}")
     exp = EXPERIMENTS[name]
     base = {**exp.base, **(exp.quick if quick else {})}
-    return compare(
+    summary = compare(
         exp.arms, seeds=exp.quick_seeds if quick else exp.seeds, run=run, out_dir=out_dir,
         base=base, title=f"{exp.name}: {exp.description}" + (" (quick)" if quick else ""),
     )
+    if exp.report is not None:
+        exp.report(summary, out_dir)
+    return summary
 
 
 register(
@@ -72,3 +77,4 @@ register(
 
 # Experiments of the schemes, registered on import.
 from fedot.experiments import fedavot as _fedavot  # noqa: E402,F401
+from fedot.experiments import irl as _irl  # noqa: E402,F401

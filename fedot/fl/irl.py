@@ -104,7 +104,12 @@ def irl_metrics(problem: FederatedIRL, reward: np.ndarray) -> dict[str, float]:
 
 
 def irl_server_task(cfg: RunConfig, out_dir: Path, strategy: Any) -> ServerTask:
-    """Server task of the IRL schemes: zero initial reward, oracle metrics, heat maps at the end."""
+    """Server task of the IRL schemes: zero initial reward, oracle metrics, heat maps at the end.
+
+    Each evaluation scores the global reward (:func:`irl_metrics`) and, once a round has been
+    aggregated, the mean of the same metrics over the clients' own rewards of that round
+    (``local-*``: the local-only baseline on the same demonstrations).
+    """
     problem = irl_problem(cfg)
     base = problem.base
     info = {
@@ -127,9 +132,19 @@ def irl_server_task(cfg: RunConfig, out_dir: Path, strategy: Any) -> ServerTask:
                      title=f"{cfg.scheme}: {cfg.irl.env}, {cfg.irl.heterogeneity} "
                            f"{cfg.irl.strength:g}")
 
+    def evaluate(arrays: ArrayRecord) -> dict[str, float]:
+        out = irl_metrics(problem, reward_of(arrays))
+        # The local-only baseline, measured on the same run: each client's own reward, scored
+        # like the global one, averaged over the clients of the last aggregated round.
+        local = [irl_metrics(problem, r) for name, r in strategy.snapshot().items()
+                 if name.startswith("client ")]
+        for key in (local[0] if local else {}):
+            out[f"local-{key}"] = float(np.mean([m[key] for m in local]))
+        return out
+
     return ServerTask(
         initial_arrays=reward_arrays(np.zeros(base.num_states)),
-        evaluate=lambda arrays: irl_metrics(problem, reward_of(arrays)),
+        evaluate=evaluate,
         info=info,
         finalize=finalize,
     )

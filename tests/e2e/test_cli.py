@@ -74,7 +74,9 @@ def test_every_experiment_runs_quick(tmp_path: Path, name: str) -> None:
     assert list(summary["results"]) == [a.label for a in exp.arms]
     assert summary["seeds"] == list(exp.quick_seeds)
     for label, row in summary["results"].items():
-        assert row["rounds"] == exp.arms[[a.label for a in exp.arms].index(label)].overrides.get(
-            "rounds", exp.quick.get("rounds"))
-        assert "loss" in row
+        overrides = exp.arms[[a.label for a in exp.arms].index(label)].overrides
+        assert row["rounds"] == overrides.get("rounds", exp.quick.get("rounds", exp.base.get("rounds")))
+        assert set(summary["metrics"]) <= set(row) and summary["metrics"]
     assert (tmp_path / "summary.md").exists() and (tmp_path / "comparison.png").exists()
+    if exp.report is not None and name.startswith("irl-"):
+        assert (tmp_path / "irl.md").stat().st_size > 0 and (tmp_path / "irl.png").exists()

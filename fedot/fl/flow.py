@@ -1,0 +1,349 @@
+"""Flower glue of federated flow matching: data, models, the server task, client state.
+
+The global model is one ArrayRecord holding the velocity field θ (keys ``velocity.*``) and, for
+the GOT coupling, the dual potential φ (``potential.*``). Data are a pure function of the run
+config: a 2-D density (``fedot.data.toy2d``) or digits scaled to [-1, 1], split among clients by
+mode / label (``ffm.split``); the held-out set (2-D: ``eval-samples`` fresh draws of the whole
+target; digits: the global test split) stays on the server and is used only for evaluation. The
+server never sees a client sample.
+
+Server-side evaluation integrates the flow from a fixed batch of source noise with Euler at every
+NFE of ``ffm.nfe`` and reports the distance of the samples to the held-out target: exact W2
+(``ot.emd2``) for 2-D; sliced W2 on pixels and the Fréchet distance on the hidden features of a
+digits classifier (trained once per seed, cached on disk) for digits. It also reports the
+straightness E‖(x̂1 − x0) − v(t, x_t)‖² along the learned map's own chords and the path-length
+ratio of the finest trajectory.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, Context
+
+from fedot.config import FFMConfig, RunConfig
+from fedot.data import load_dataset
+from fedot.data.toy2d import sample_toy2d, split_by_mode
+from fedot.fl import keys
+from fedot.fl.task import ServerTask, derive_seed, validated_config
+from fedot.learning import resolve_device
+from fedot.learning.flow import (
+    PotentialConv8,
+    PotentialMLP,
+    VelocityConv8,
+    VelocityMLP,
+    frechet_distance,
+    integrate,
+    path_length_ratio,
+    sliced_w2,
+    straightness,
+    w2_exact,
+)
+
+__all__ = [
+    "POTENTIAL",
+    "STAGE_KEY",
+    "VELOCITY",
+    "evaluation_round",
+    "FlowClientEnv",
+    "FlowData",
+    "flow_arrays",
+    "flow_client_env",
+    "flow_data",
+    "flow_models",
+    "flow_server_task",
+    "load_flow_arrays",
+]
+
+VELOCITY = "velocity."
+POTENTIAL = "potential."
+#: ConfigRecord key with the round's stage: ``"potential"`` (GOT stage 1) or ``"flow"``.
+STAGE_KEY = "ffm.stage"
+
+
+@dataclass(frozen=True)
+class FlowData:
+    """Training pool with mode labels, client index sets and the server's held-out target."""
+
+    train: np.ndarray
+    modes: np.ndarray
+    test: np.ndarray
+    parts: tuple[np.ndarray, ...]
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: (2,) or (1, 8, 8)."""
+        return tuple(self.train.shape[1:])
+
+
+@lru_cache(maxsize=8)
+def flow_data(cfg: RunConfig, num_partitions: int) -> FlowData:
+    """Build (and cache) the run's data; identical on the server and on every client."""
+    f = cfg.ffm
+    if f.data == "digits":
+        ds = load_dataset("digits", seed=cfg.seed, test_fraction=cfg.data.test_fraction)
+        train = ds.train.x.astype(np.float32) * 2.0 - 1.0
+        modes = np.asarray(ds.train.y, dtype=np.int64)
+        test = ds.test.x.astype(np.float32) * 2.0 - 1.0
+    else:
+        rng = np.random.default_rng(derive_seed(cfg.seed, 71))
+        train, modes = sample_toy2d(f.data, f.samples, rng)
+        test, _ = sample_toy2d(f.data, f.eval_samples, rng)
+    parts = split_by_mode(modes, num_partitions, kind=f.split, alpha=f.alpha,
+                          rng=np.random.default_rng(derive_seed(cfg.seed, 72)))
+    return FlowData(train, modes, test, tuple(parts))
+
+
+def flow_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """Build the velocity field and (GOT only) the dual potential from the run seed."""
+    f = cfg.ffm
+    if f.data == "digits":
+        velocity: torch.nn.Module = VelocityConv8(channels=f.channels, seed=cfg.seed)
+        potential: torch.nn.Module = PotentialConv8(channels=f.channels, seed=cfg.seed + 1)
+    else:
+        velocity = VelocityMLP(2, hidden=f.hidden, layers=f.layers, seed=cfg.seed)
+        potential = PotentialMLP(2, hidden=f.hidden, layers=f.layers, seed=cfg.seed + 1)
+    return velocity, potential if f.coupling == "got" else None
+
+
+def flow_arrays(velocity: torch.nn.Module, potential: torch.nn.Module | None) -> ArrayRecord:
+    """Pack the models' states into one ArrayRecord (CPU copies, prefixed keys)."""
+    state = {VELOCITY + k: v.detach().cpu() for k, v in velocity.state_dict().items()}
+    if potential is not None:
+        state.update({POTENTIAL + k: v.detach().cpu() for k, v in potential.state_dict().items()})
+    return ArrayRecord(state)
+
+
+def load_flow_arrays(
+    arrays: ArrayRecord, velocity: torch.nn.Module, potential: torch.nn.Module | None
+) -> None:
+    """Load a packed ArrayRecord into the models in place (strict keys and shapes)."""
+    state = arrays.to_torch_state_dict()
+    velocity.load_state_dict(
+        {k[len(VELOCITY):]: v for k, v in state.items() if k.startswith(VELOCITY)}, strict=True)
+    if potential is not None:
+        potential.load_state_dict(
+            {k[len(POTENTIAL):]: v for k, v in state.items() if k.startswith(POTENTIAL)},
+            strict=True)
+
+
+def _classifier_cache(seed: int) -> Path:
+    root = Path(os.environ.get("FEDOT_CACHE_DIR", Path.home() / ".cache" / "fedot"))
+    return root / f"digits-features-mlp-seed{seed}.pkl"
+
+
+def digits_feature_extractor(seed: int) -> Any:
+    """Return ``f(x (N, 64) in [-1, 1]) -> hidden features``, from a seeded digits classifier.
+
+    An sklearn ``MLPClassifier((128, 64))`` trained on digits' training split (the same split the
+    run uses); its last hidden ReLU layer gives the features of the Fréchet distance (an FID
+    analogue without Inception weights). Trained once per seed and cached in
+    ``$FEDOT_CACHE_DIR`` (default ``~/.cache/fedot``).
+    """
+    path = _classifier_cache(seed)
+    clf = None
+    if path.exists():
+        try:
+            clf = pickle.loads(path.read_bytes())
+        except Exception:  # a corrupt cache is rebuilt
+            clf = None
+    if clf is None:
+        from sklearn.neural_network import MLPClassifier
+
+        ds = load_dataset("digits", seed=seed)
+        x = ds.train.x.reshape(len(ds.train), -1) * 2.0 - 1.0
+        clf = MLPClassifier((128, 64), max_iter=500, random_state=seed).fit(x, ds.train.y)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(clf))
+        os.replace(tmp, path)
+
+    def features(x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        for w, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1], strict=True):
+            h = np.maximum(h @ w + b, 0.0)
+        return h
+
+    return features
+
+
+def evaluation_round(cfg: RunConfig, server_round: int) -> bool:
+    """Whether the flow is evaluated after ``server_round`` (0, every ``eval-every``, the last).
+
+    GOT's potential rounds leave the flow unchanged and are not evaluated (except round 0).
+    """
+    f = cfg.ffm
+    if f.coupling == "got" and 0 < server_round <= f.potential_rounds:
+        return False
+    return server_round in (0, cfg.rounds) or server_round % f.eval_every == 0
+
+
+def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
+    """Server task of ``ffm``: initial models, sample-quality metrics vs NFE, plots at the end."""
+    f = cfg.ffm
+    data = flow_data(cfg, cfg.clients)
+    velocity, potential = flow_models(cfg)
+    device = resolve_device(cfg.device)
+    gen = torch.Generator().manual_seed(derive_seed(cfg.seed, 73))
+    x0 = torch.randn((f.eval_samples, *data.sample_shape), generator=gen)
+    target = data.test[: f.eval_samples]
+    nfes = f.nfe_list()
+    features = digits_feature_extractor(cfg.seed) if f.data == "digits" else None
+    target_features = features(target) if features is not None else None
+    model = velocity.to(device)
+    calls = {"n": 0}
+    last: dict[str, Any] = {}
+
+    def distance(samples: np.ndarray) -> dict[str, float]:
+        if features is None:
+            return {"w2": w2_exact(samples, target)}
+        return {"swd": sliced_w2(samples.reshape(len(samples), -1), target.reshape(len(target), -1)),
+                "fd": frechet_distance(features(samples), target_features)}
+
+    def evaluate(arrays: ArrayRecord) -> dict[str, float]:
+        server_round = calls["n"]
+        calls["n"] += 1
+        load_flow_arrays(arrays, model, None)
+        model.eval()
+        if not evaluation_round(cfg, server_round):
+            return {}
+        grid = nfes
+        out: dict[str, float] = {}
+        src = x0.to(device)
+        for nfe in grid:
+            res = integrate(model, src, method="euler", steps=nfe,
+                            return_trajectory=nfe == nfes[-1])
+            samples = res.x.detach().cpu().numpy()
+            for name, value in distance(samples).items():
+                out[f"{name}-nfe{nfe}"] = value
+            if nfe == nfes[-1]:
+                last.update(samples=samples, trajectory=[t.cpu().numpy() for t in res.trajectory])
+                out["path-length-ratio"] = path_length_ratio(res.trajectory)
+                out["straightness"] = straightness(model, src, res.x, generator=torch.Generator(
+                    device=device).manual_seed(derive_seed(cfg.seed, 74)))
+        return out
+
+    def finalize(path: Path, arrays: ArrayRecord) -> None:
+        load_flow_arrays(arrays, model, None)
+        plot_flow(model, x0, target, path, data=f.data, title=f"ffm ({f.coupling}), {f.data}, "
+                  f"{f.split} split, {cfg.clients} clients, {cfg.rounds} rounds")
+
+    info = {"flow": {
+        "data": f.data, "sample_shape": list(data.sample_shape), "train_pool": len(data.train),
+        "held_out": len(target), "client_sizes": [len(p) for p in data.parts],
+        "client_modes": [sorted(set(data.modes[p].tolist())) for p in data.parts],
+        "parameters": {"velocity": sum(p.numel() for p in velocity.parameters()),
+                       "potential": (sum(p.numel() for p in potential.parameters())
+                                     if potential is not None else 0)},
+    }}
+    return ServerTask(flow_arrays(velocity, potential), evaluate, info, finalize)
+
+
+def plot_flow(
+    model: torch.nn.Module, x0: torch.Tensor, target: np.ndarray, out_dir: Path, *, data: str,
+    title: str, nfes: tuple[int, ...] = (1, 3, 10),
+) -> Path:
+    """2-D: trajectories and samples at a few NFE; digits: sample grids. Written to ``flow.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    device = next(model.parameters()).device
+    src = x0.to(device)
+    path = out_dir / "flow.png"
+    if data == "digits":
+        fig, axes = plt.subplots(1, len(nfes) + 1, figsize=(3.2 * (len(nfes) + 1), 3.4))
+        panels = [(f"NFE {n}", integrate(model, src[:64], steps=n).x.cpu().numpy()) for n in nfes]
+        panels.append(("held-out data", target[:64]))
+        for ax, (name, imgs) in zip(axes, panels, strict=True):
+            grid = np.asarray(imgs).reshape(8, 8, 8, 8).transpose(0, 2, 1, 3).reshape(64, 64)
+            ax.imshow(grid, cmap="gray", vmin=-1, vmax=1)
+            ax.set_title(name, fontsize=9)
+            ax.axis("off")
+    else:
+        fig, axes = plt.subplots(1, len(nfes) + 1, figsize=(3.6 * (len(nfes) + 1), 3.6))
+        traj = integrate(model, src[:300], steps=100, return_trajectory=True).trajectory
+        lines = np.stack([t.cpu().numpy() for t in traj])
+        ax = axes[0]
+        ax.plot(lines[:, :, 0], lines[:, :, 1], color="tab:blue", alpha=0.15, lw=0.6)
+        ax.scatter(lines[0, :, 0], lines[0, :, 1], s=2, c="k", label="x0")
+        ax.scatter(lines[-1, :, 0], lines[-1, :, 1], s=2, c="tab:red", label="x1 (NFE 100)")
+        ax.set_title("trajectories (NFE 100)", fontsize=9)
+        ax.legend(fontsize=7, markerscale=3)
+        for ax, n in zip(axes[1:], nfes, strict=True):
+            s = integrate(model, src, steps=n).x.cpu().numpy()
+            ax.scatter(target[:, 0], target[:, 1], s=1, c="0.75", label="held-out")
+            ax.scatter(s[:, 0], s[:, 1], s=1, c="tab:red", label="generated")
+            ax.set_title(f"NFE {n}: W2 {w2_exact(s, target):.3f}", fontsize=9)
+        for ax in axes:
+            ax.set_aspect("equal")
+            ax.set_xlim(-5, 5)
+            ax.set_ylim(-5, 5)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+@dataclass
+class FlowClientEnv:
+    """A client's data (on its device) and model templates."""
+
+    cfg: RunConfig
+    partition_id: int
+    train: torch.Tensor
+    test: torch.Tensor
+    velocity: torch.nn.Module
+    potential: torch.nn.Module | None
+    device: torch.device
+
+    @property
+    def ffm(self) -> FFMConfig:
+        """The ``ffm.*`` section."""
+        return self.cfg.ffm
+
+    def seed(self, server_round: int, stream: int = 0) -> int:
+        """Seed of this client's randomness in one round."""
+        return derive_seed(self.cfg.seed, server_round, self.partition_id, stream)
+
+
+@lru_cache(maxsize=1024)
+def _flow_client_env(cfg: RunConfig, partition_id: int, num_partitions: int) -> FlowClientEnv:
+    data = flow_data(cfg, num_partitions)
+    idx = data.parts[partition_id]
+    rng = np.random.default_rng(derive_seed(cfg.seed, 75, partition_id))
+    held = rng.permutation(idx)
+    n_test = int(round(len(idx) * cfg.data.local_test_fraction)) if len(idx) > 4 else 0
+    device = resolve_device(cfg.device)
+    velocity, potential = flow_models(cfg)
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    return FlowClientEnv(
+        cfg, partition_id, as_tensor(data.train[np.sort(held[n_test:])]),
+        as_tensor(data.train[np.sort(held[:n_test])]), velocity.to(device),
+        potential.to(device) if potential is not None else None, device,
+    )
+
+
+def flow_client_env(context: Context) -> FlowClientEnv:
+    """Return the (cached) flow-matching state of the client this ``context`` belongs to."""
+    cfg = validated_config(context.run_config)
+    node = context.node_config
+    try:
+        pid, n = int(node[keys.PARTITION_ID]), int(node[keys.NUM_PARTITIONS])
+    except KeyError as exc:
+        raise ValueError(
+            f"node_config {dict(node)} lacks {exc.args[0]!r}: start the SuperNode with "
+            f'--node-config "{keys.PARTITION_ID}=<i> {keys.NUM_PARTITIONS}=<n>"'
+        ) from None
+    if not 0 <= pid < n:
+        raise ValueError(f"node_config {keys.PARTITION_ID}={pid} must be in [0, {n})")
+    return _flow_client_env(cfg, pid, n)
