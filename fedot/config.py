@@ -259,7 +259,8 @@ class FFMConfig(_Section):
     digits, its own classes), ``dirichlet`` over modes or labels with ``alpha``, or ``iid``.
     ``samples``: size of the 2-D training pool (plus ``eval-samples`` held out).
     ``coupling``: ``vanilla`` (independent pairs), ``lot`` (exact minibatch OT on each client) or
-    ``got`` (a dual potential learned federatedly in the first ``potential-rounds`` rounds of
+    ``got`` (a dual potential learned federatedly in ``potential-rounds`` extra rounds, before the
+    ``rounds`` flow rounds, of
     ``potential-local-steps`` steps each — 1, per-step aggregation, because averaging potentials
     trained apart on different modes does not give the potential of the mixture — then
     frozen; pairs (x0*(x1), x1) from its c-transform with ``candidates`` source candidates and
@@ -406,15 +407,6 @@ class RunConfig(_Section):
             "taxi",
         ):
             raise ValueError("irl.barycenter='convolutional' needs a grid; irl.env='taxi' is not one")
-        ffm = self.ffm
-        if self.scheme in FLOW_SCHEMES and ffm.coupling == "got" and (
-            self.rounds <= ffm.potential_rounds
-        ):
-            raise ValueError(
-                f"ffm.coupling='got' trains the potential for ffm.potential-rounds="
-                f"{ffm.potential_rounds} rounds, then the flow: rounds={self.rounds} leaves no "
-                "flow round; set rounds > ffm.potential-rounds"
-            )
         if self.partition.kind == "natural" and not regression:
             raise ValueError(
                 f"partition.kind='natural' needs a dataset with natural clients "

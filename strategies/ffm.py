@@ -10,8 +10,8 @@ matching loss E ‖v_θ(t, (1−t)x0 + t x1) − (x1 − x0)‖² over a couplin
 * ``vanilla`` — independent pairs (I-CFM with stratified batches): curved flows;
 * ``lot`` — each client re-pairs its minibatch by exact OT (``ot.emd``): π = Σ λ_i OT(q_0, q_{i1}),
   a valid coupling but not the global OT plan, further from it as clients differ;
-* ``got`` — a shared dual potential f_φ on the source side is learned first (stage 1, the first
-  ``ffm.potential-rounds`` rounds): clients ascend the semi-dual
+* ``got`` — a shared dual potential f_φ on the source side is learned first (stage 1,
+  ``ffm.potential-rounds`` rounds before the ``rounds`` flow rounds): clients ascend the semi-dual
   J(φ) = E_{q0} f_φ + Σ λ_i E_{q_{i1}} f_φ^c, f^c(x1) = min_{x0} ½‖x0 − x1‖² − f_φ(x0), whose
   client terms need only their own data and public source samples; then (stage 2, φ frozen) they
   train v_θ on pairs (x0*(x1), x1) from the approximate c-transform — the restriction of the global
@@ -34,7 +34,7 @@ from flwr.serverapp import Grid
 
 from fedot.config import FFMConfig, RunConfig
 from fedot.fl.aggregate import weighted_average
-from fedot.fl.flow import STAGE_KEY, evaluation_round, flow_server_task
+from fedot.fl.flow import STAGE_KEY, evaluation_round, flow_server_task, total_rounds
 from fedot.fl.strategy import FedotStrategy
 from fedot.fl.task import ServerTask
 
@@ -65,6 +65,10 @@ class FederatedFlowMatching(FedotStrategy):
         if self.ffm.coupling == "got" and server_round <= self.ffm.potential_rounds:
             return "potential"
         return "flow"
+
+    def num_rounds(self, cfg: RunConfig) -> int:
+        """Return ``rounds`` flow rounds plus, for GOT, ``ffm.potential-rounds`` before them."""
+        return total_rounds(cfg)
 
     def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
         """Return initial θ (and φ), sample-quality metrics vs the held-out target, plots."""

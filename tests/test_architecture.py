@@ -44,6 +44,7 @@ FLOWER = ("flwr", "ray", "grpc")
                            "fedot.data", "fedot.config")),
         (("fedot", "learning"), (*FLOWER, "pydantic", "fedot.fl", "fedot.config")),
         (("fedot", "data"), (*FLOWER, "torch", "pydantic", "fedot.fl", "fedot.config")),
+        (("fedot", "fusion"), (*FLOWER, "pydantic", "fedot.fl", "fedot.config")),
         (("fedot", "envs"), (*FLOWER, "torch", "pydantic", "fedot.fl", "fedot.config",
                              "fedot.learning")),
         (("fedot", "config.py"), (*FLOWER, "torch")),

@@ -77,4 +77,5 @@ register(
 
 # Experiments of the schemes, registered on import.
 from fedot.experiments import fedavot as _fedavot  # noqa: E402,F401
+from fedot.experiments import ffm as _ffm  # noqa: E402,F401
 from fedot.experiments import irl as _irl  # noqa: E402,F401

@@ -52,6 +52,7 @@ __all__ = [
     "STAGE_KEY",
     "VELOCITY",
     "evaluation_round",
+    "total_rounds",
     "FlowClientEnv",
     "FlowData",
     "flow_arrays",
@@ -174,15 +175,22 @@ def digits_feature_extractor(seed: int) -> Any:
     return features
 
 
-def evaluation_round(cfg: RunConfig, server_round: int) -> bool:
-    """Whether the flow is evaluated after ``server_round`` (0, every ``eval-every``, the last).
+def total_rounds(cfg: RunConfig) -> int:
+    """Flower rounds of an ``ffm`` run: ``rounds`` flow rounds, after GOT's potential rounds."""
+    return cfg.rounds + (cfg.ffm.potential_rounds if cfg.ffm.coupling == "got" else 0)
 
-    GOT's potential rounds leave the flow unchanged and are not evaluated (except round 0).
+
+def evaluation_round(cfg: RunConfig, server_round: int) -> bool:
+    """Whether the flow is evaluated after ``server_round``: 0, the last, every ``eval-every``.
+
+    Rounds are counted from the first flow round; GOT's potential rounds leave the flow unchanged
+    and are not evaluated (except round 0).
     """
     f = cfg.ffm
-    if f.coupling == "got" and 0 < server_round <= f.potential_rounds:
+    offset = f.potential_rounds if f.coupling == "got" else 0
+    if 0 < server_round <= offset:
         return False
-    return server_round in (0, cfg.rounds) or server_round % f.eval_every == 0
+    return server_round in (0, total_rounds(cfg)) or (server_round - offset) % f.eval_every == 0
 
 
 def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
@@ -225,7 +233,10 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
                 out[f"{name}-nfe{nfe}"] = value
             if nfe == nfes[-1]:
                 last.update(samples=samples, trajectory=[t.cpu().numpy() for t in res.trajectory])
-                out["path-length-ratio"] = path_length_ratio(res.trajectory)
+                moved = bool((res.trajectory[-1] != res.trajectory[0]).any())
+                # a zero field (e.g. the conv net's zero-initialised output) has no path to measure
+                out["path-length-ratio"] = (path_length_ratio(res.trajectory) if moved
+                                            else float("nan"))
                 out["straightness"] = straightness(model, src, res.x, generator=torch.Generator(
                     device=device).manual_seed(derive_seed(cfg.seed, 74)))
         return out
@@ -233,7 +244,7 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
     def finalize(path: Path, arrays: ArrayRecord) -> None:
         load_flow_arrays(arrays, model, None)
         plot_flow(model, x0, target, path, data=f.data, title=f"ffm ({f.coupling}), {f.data}, "
-                  f"{f.split} split, {cfg.clients} clients, {cfg.rounds} rounds")
+                  f"{f.split} split, {cfg.clients} clients, {cfg.rounds} flow rounds")
 
     info = {"flow": {
         "data": f.data, "sample_shape": list(data.sample_shape), "train_pool": len(data.train),

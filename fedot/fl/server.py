@@ -82,7 +82,7 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
         result = strategy.start(
             grid=grid,
             initial_arrays=task.initial_arrays,
-            num_rounds=cfg.rounds,
+            num_rounds=strategy.num_rounds(cfg),
             timeout=cfg.round_timeout,
             evaluate_fn=recorder.evaluate_fn,
         )

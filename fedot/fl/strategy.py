@@ -132,6 +132,10 @@ class FedotStrategy(FedAvg):
         )
 
     # ----------------------------------------------------------------------------- hooks to extend
+    def num_rounds(self, cfg: RunConfig) -> int:
+        """Return how many Flower rounds the run takes (``rounds``; schemes with stages add theirs)."""
+        return cfg.rounds
+
     def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
         """Return the initial arrays, server-side evaluation and facts of this scheme's task.
 

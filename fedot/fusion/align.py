@@ -76,6 +76,7 @@ __all__ = [
     "FusionResult",
     "GroupMap",
     "LayerDiagnostics",
+    "activations",
     "align",
     "fuse",
     "fuse_detailed",
@@ -678,8 +679,9 @@ def fuse(
         Models with the same depth and spec; widths may differ from the target's (not modified).
     target : torch.nn.Module, optional
         Initial estimate and architecture of the result (device, dtype, widths). Default: the first
-        model. A ``target`` that is not in ``models`` only fixes the architecture and the first
-        alignment reference; it is not averaged in. A narrower target compresses the models.
+        model, which (being the reference itself) is not re-aligned in the first iteration. A
+        ``target`` that is not in ``models`` only fixes the architecture and the first alignment
+        reference; it is not averaged in. A narrower target compresses the models.
     weights : sequence of float or Tensor, optional
         Nonnegative averaging weights (normalised to sum 1), e.g. client data sizes. Default uniform.
     spec : PermutationSpec, optional

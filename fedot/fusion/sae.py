@@ -61,14 +61,16 @@ is not linear (the encoder has a ReLU / top-k) and so cannot be applied to weigh
 :math:`M = U_B W^\top (U_A^\top G^{-1})` has the same form with the encoder replaced by the weighted
 least-squares inverse of A's dictionary. The weights :math:`\max(\rho, 0)` let well-matched,
 energetic features dominate and silence pairs that the OT had to form between unrelated or dead
-features; the Procrustes variant also cannot amplify noise through an ill-conditioned inverse. In
-experiments with imperfect SAEs (two independently seeded top-k SAEs on rotated copies of a
-layer) the orthogonal fit recovered the rotation to a few percent, several times more accurately
-than least squares on activations transferred through the features
-(:math:`\min\|M h_A - D_B \tilde T^\top z_A\|`, an earlier design). With a shared probe, direct
-regression of :math:`h_B` on :math:`h_A` is exact for this toy problem and is the natural
-non-feature baseline; the SAE route is what remains available when only per-model dictionaries
-and feature statistics, not paired activations, can be exchanged.
+features; the Procrustes variant also cannot amplify noise through an ill-conditioned inverse. On
+the rotated-bottleneck test problem (two independently seeded top-k SAEs, 64 features, k = 2, on a
+16-unit layer; ``tests/fedot/fusion/test_fusion_sae.py``) the orthogonal fit recovered the
+rotation to 2-4 % relative Frobenius error over three rotations (800-1000 steps), ``"lstsq"`` to
+14-17 %, while an earlier design, least squares on activations transferred through the features
+(:math:`\min_M \sum_n \|M h_A - D_B \tilde T^\top z_A - b_{d,B}\|^2`, then its polar factor),
+reached only 14-17 %. With a shared probe, direct regression of :math:`h_B` on :math:`h_A` is exact
+for this toy problem and is the natural non-feature baseline (as in CCA-based merging); the SAE
+route adds an explicit feature-level correspondence (which features are shared, how strongly, which
+have no partner: the plan and :math:`\rho`) at the price of SAE reconstruction and matching error.
 
 4. **Apply** the map to every tensor of the group (:class:`fedot.fusion.align.GroupMap`): producer
    rows and biases :math:`W \mapsto M W`, consumer columns :math:`W' \mapsto W' M^+` (for

@@ -1,5 +1,6 @@
 """Pure optimal-transport math on POT backends (no Flower, no ``torch.nn``, no pydantic)."""
 
+from fedot.ot.assignment import PlanResult, PlanWarning, pairwise_sq_dists, transport_plan
 from fedot.ot.barycenter import (
     BarycenterResult,
     BarycenterWarning,
@@ -18,6 +19,10 @@ from fedot.ot.masked import (
 )
 
 __all__ = [
+    "PlanResult",
+    "PlanWarning",
+    "pairwise_sq_dists",
+    "transport_plan",
     "BarycenterResult",
     "BarycenterWarning",
     "barycenter",

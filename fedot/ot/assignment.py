@@ -302,10 +302,11 @@ def transport_plan(
     nx = get_backend(cost)
     if len(cost.shape) != 2 or cost.shape[0] == 0 or cost.shape[1] == 0:
         raise ValueError(f"cost must be a non-empty 2-D array, got shape {tuple(cost.shape)}")
-    cost_np = np.asarray(nx.to_numpy(cost), dtype=np.float64)
-    if not np.all(np.isfinite(cost_np)):
+    # a finite sum implies finite entries (NaN and inf propagate); only an overflowing sum needs the
+    # elementwise check, which costs an extra pass over the matrix
+    if not math.isfinite(float(nx.sum(cost))) and bool(nx.any(~nx.isfinite(cost))):
         raise ValueError("cost must be finite")
-    n, m = cost_np.shape
+    n, m = int(cost.shape[0]), int(cost.shape[1])
     a_b, a_uniform = _marginal(nx, a, n, cost, "a")
     b_b, b_uniform = _marginal(nx, b, m, cost, "b")
     square_uniform = n == m and a_uniform and b_uniform
@@ -315,7 +316,7 @@ def transport_plan(
     if method == "lsa":
         if not square_uniform:
             raise ValueError("method='lsa' needs a square cost with uniform marginals; use 'emd'")
-        return _solve_lsa(nx, cost, cost_np, a_b)
+        return _solve_lsa(nx, cost, np.asarray(nx.to_numpy(cost), dtype=np.float64), a_b)
 
     if method == "emd":
         with warnings.catch_warnings(record=True) as caught:
@@ -331,7 +332,7 @@ def transport_plan(
         if not (reg > 0 and math.isfinite(reg)):
             raise ValueError(f"reg must be a finite number > 0, got {reg}")
         if log_domain is None:
-            log_domain = float(cost_np.max() - cost_np.min()) / reg > LOG_DOMAIN_THRESHOLD
+            log_domain = float(nx.max(cost) - nx.min(cost)) / reg > LOG_DOMAIN_THRESHOLD
         if tol is None:
             tol = max(1e-9, 100.0 * _eps(cost.dtype))
         used = "sinkhorn_log" if log_domain else "sinkhorn"
@@ -353,16 +354,15 @@ def transport_plan(
     else:
         raise ValueError(f"unknown method {method!r}; expected 'exact', 'emd', 'lsa' or 'sinkhorn'")
 
-    plan_np = np.asarray(nx.to_numpy(plan), dtype=np.float64)
-    if not np.all(np.isfinite(plan_np)):
+    if bool(nx.any(~nx.isfinite(plan))):  # diagnostics below stay on the plan's device
         raise FloatingPointError(f"{used} produced a non-finite plan (reg={reg}); try log_domain=True "
                                  "or a larger reg")
-    a_np = np.asarray(nx.to_numpy(a_b), dtype=np.float64)
-    b_np = np.asarray(nx.to_numpy(b_b), dtype=np.float64)
-    marginal_error = float(np.abs(plan_np.sum(1) - a_np).sum() + np.abs(plan_np.sum(0) - b_np).sum())
+    marginal_error = float(nx.sum(nx.abs(nx.sum(plan, axis=1) - a_b))) + float(
+        nx.sum(nx.abs(nx.sum(plan, axis=0) - b_b))
+    )
     return PlanResult(
         plan=plan,
-        cost=float(np.sum(plan_np * cost_np)),
+        cost=float(nx.sum(plan * cost)),
         marginal_error=marginal_error,
         entropy=_entropy(nx, plan),
         off_identity=_off_identity(nx, plan),
