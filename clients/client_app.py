@@ -28,6 +28,7 @@ TASKS: dict[str, ModuleType] = {
     "irl-barycenter": maxent_irl,
     "irl-average": maxent_irl,
     "ffm": ffm,
+    "otfusion": classifier,
 }
 
 app = ClientApp()

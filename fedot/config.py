@@ -25,6 +25,7 @@ __all__ = [
     "DataConfig",
     "FaultConfig",
     "FFMConfig",
+    "FusionConfig",
     "FedAVOTConfig",
     "IRLConfig",
     "ParticipationConfig",
@@ -40,7 +41,7 @@ __all__ = [
 
 SchemeName = Literal[
     "fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full", "irl-barycenter", "irl-average",
-    "ffm",
+    "ffm", "otfusion",
 ]
 #: Registered schemes. Each name has a strategy in ``strategies/`` and a client task in ``clients/``
 #: (``tests/test_registry.py`` keeps the three lists equal).
@@ -50,7 +51,9 @@ SCHEMES: tuple[str, ...] = get_args(SchemeName)
 IRL_SCHEMES = frozenset({"irl-barycenter", "irl-average"})
 #: Schemes that train a generative flow (``ffm.*``).
 FLOW_SCHEMES = frozenset({"ffm"})
-PARTIAL_PARTICIPATION_SCHEMES = frozenset(SCHEMES) - {"fedavg"} - IRL_SCHEMES - FLOW_SCHEMES
+PARTIAL_PARTICIPATION_SCHEMES = (
+    frozenset(SCHEMES) - {"fedavg", "otfusion"} - IRL_SCHEMES - FLOW_SCHEMES
+)
 DatasetName = Literal[
     "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
     "mnist", "fashion-mnist", "cifar10",
@@ -311,6 +314,34 @@ class FFMConfig(_Section):
         return tuple(int(p) for p in self.nfe.split(","))
 
 
+class FusionConfig(_Section):
+    """OT model fusion (``fusion.*``), scheme ``otfusion``.
+
+    Each round the server aligns every client model to the current global model layer by layer
+    (OTFusion; Singh & Jaggi 2020) and averages with the FedAvg weights. ``metric``: neuron
+    ground cost from incoming ``weights`` or from ``activations`` on a probe batch the server
+    holds — ``probe = "server-test"`` (``probe-size`` samples of the server's held-out set: the
+    server must hold data like the clients') or ``"noise"`` (Gaussian inputs: no data, weaker
+    signal). ``method``: ``exact`` plans (assignment / ``ot.emd``) or entropic ``sinkhorn`` with
+    ``reg`` (relative to each layer's largest cost). ``iterations`` of align-then-average per
+    round. ``basis = "sae"`` aligns the hidden group ``sae-layer`` (default: the first) in the basis of
+    sparse-autoencoder features (``sae-features`` dictionary size, ``sae-k`` active features, 0 =
+    defaults; ``sae-steps``) learned on the probe, the other groups by OTFusion.
+    """
+
+    metric: Literal["weights", "activations"] = "weights"
+    method: Literal["exact", "sinkhorn"] = "exact"
+    reg: PositiveFloat = 0.01
+    probe: Literal["server-test", "noise"] = "server-test"
+    probe_size: Annotated[int, Field(ge=2)] = 256
+    iterations: Annotated[int, Field(ge=1)] = 1
+    basis: Literal["neurons", "sae"] = "neurons"
+    sae_layer: str = ""
+    sae_features: Annotated[int, Field(ge=0)] = 0
+    sae_k: Annotated[int, Field(ge=0)] = 0
+    sae_steps: Annotated[int, Field(ge=1)] = 500
+
+
 class ModelConfig(_Section):
     """The global model (``model.*``)."""
 
@@ -347,6 +378,7 @@ class RunConfig(_Section):
     fault: FaultConfig = FaultConfig()
     irl: IRLConfig = IRLConfig()
     ffm: FFMConfig = FFMConfig()
+    fusion: FusionConfig = FusionConfig()
 
     @field_validator("device")
     @classmethod

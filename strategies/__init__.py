@@ -14,6 +14,7 @@ from strategies.fedavot import FedAVOT
 from strategies.ffm import FederatedFlowMatching
 from strategies.irl_average import RewardAveragingIRL
 from strategies.irl_barycenter import WassersteinBarycenterIRL
+from strategies.otfusion import OTFusion
 
 __all__ = [
     "STRATEGIES",
@@ -23,6 +24,7 @@ __all__ = [
     "FedAvgK",
     "FedAvgSubset",
     "FederatedFlowMatching",
+    "OTFusion",
     "RewardAveragingIRL",
     "WassersteinBarycenterIRL",
 ]
@@ -30,5 +32,5 @@ __all__ = [
 STRATEGIES: dict[str, type[FedotStrategy]] = {
     cls.scheme: cls
     for cls in (FedAvg, FedAVOT, FedAvgSubset, FedAvgK, FedAvgFull, WassersteinBarycenterIRL,
-                RewardAveragingIRL, FederatedFlowMatching)
+                RewardAveragingIRL, FederatedFlowMatching, OTFusion)
 }

@@ -1,0 +1,116 @@
+r"""OTFusion [Singh & Jaggi, NeurIPS 2020] as a federated aggregation: align, then average.
+
+Paper: https://arxiv.org/abs/1910.05653.
+
+Neurons of independently trained networks are identified only up to a permutation, so averaging
+parameters coordinate-wise mixes unrelated units — badly so when clients drift apart during many
+local epochs. Each round, every client model is aligned to the current global model layer by layer:
+for hidden group ℓ, a transport plan T_ℓ between the client's and the global model's neurons
+(ground cost from the incoming weights with the previous layer's plan applied, or from
+pre-activations on a probe batch) re-indexes the client's rows (and the next layer's columns),
+W ← diag(1/β) T_ℓᵀ W; the output layer is never permuted. The aligned models are then averaged with
+the FedAvg weights (data sizes). Diagnostics per round: the mean fraction of plan mass off the
+identity per layer (0 when the clients did not permute anything) and the transport cost.
+
+With ``fusion.basis = "sae"``, one hidden group is aligned in the basis of sparse-autoencoder
+features learned on the probe (:func:`fedot.fusion.fuse_sae`), the others by OTFusion.
+
+Clients run the ``classifier`` task. Config: ``fusion.*``. The alignment is non-linear, so every
+reply is checked for NaN/Inf before it is aligned.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
+from flwr.serverapp import Grid
+
+from fedot.config import FusionConfig, RunConfig
+from fedot.fl.strategy import FedotStrategy
+from fedot.fl.task import ServerTask, derive_seed, federated_data, global_model, load_arrays, to_arrays
+from fedot.fusion import derive_spec, fuse_detailed, fuse_sae
+
+__all__ = ["OTFusion"]
+
+
+class OTFusion(FedotStrategy):
+    """Align every client model to the global model, then average; see the module docstring."""
+
+    scheme: ClassVar[str] = "otfusion"
+    linear_aggregation: ClassVar[bool] = False
+
+    def __init__(self, *, fusion: FusionConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.fusion = fusion
+        self.template: torch.nn.Module | None = None
+        self.probe: torch.Tensor | None = None
+        self._broadcast: ArrayRecord | None = None
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> OTFusion:
+        """Build the strategy from a validated run config (uses ``fusion.*``)."""
+        return cls(
+            fusion=cfg.fusion, local=cfg.local, seed=cfg.seed, fraction_train=cfg.fraction_train,
+            fraction_evaluate=cfg.fraction_evaluate, min_available_nodes=cfg.clients,
+            min_replies=cfg.min_replies,
+        )
+
+    def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
+        """Return the supervised task; keep the model template and the server's probe batch."""
+        dataset, _ = federated_data(cfg, cfg.clients)
+        self.template = global_model(cfg, dataset)
+        f = self.fusion
+        if f.probe == "server-test":
+            self.probe = torch.as_tensor(dataset.test.x[: f.probe_size])
+        else:
+            gen = torch.Generator().manual_seed(derive_seed(cfg.seed, 91))
+            self.probe = torch.randn((f.probe_size, *dataset.input_shape), generator=gen)
+        return super().server_task(cfg, out_dir)
+
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Remember the broadcast global model (the alignment target), then configure as FedAvg."""
+        self._broadcast = arrays
+        return super().configure_train(server_round, arrays, config, grid)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Return the shared hyperparameters plus every ``fusion.*`` key."""
+        fusion = {f"fusion.{k}": v for k, v in self.fusion.model_dump(by_alias=True).items()}
+        return {**super().hyperparameters(), **fusion}
+
+    def aggregate_arrays(
+        self, server_round: int, contents: list[RecordDict], weights: list[float]
+    ) -> tuple[ArrayRecord, dict[str, Any]]:
+        """Align the replies' models to the broadcast global model and average them."""
+        assert self.template is not None and self._broadcast is not None
+        f = self.fusion
+        models = [load_arrays(copy.deepcopy(self.template), next(iter(c.array_records.values())))
+                  for c in contents]
+        target = load_arrays(copy.deepcopy(self.template), self._broadcast)
+        probe = self.probe if (f.metric == "activations" or f.basis == "sae") else None
+        if f.basis == "sae":
+            fused = fuse_sae(
+                models, layer=f.sae_layer or derive_spec(self.template).order[0], probe=probe,
+                target=target, weights=weights, features=f.sae_features or None,
+                k=f.sae_k or None, steps=f.sae_steps, seed=derive_seed(self.seed, server_round, 92),
+                metric=f.metric, method=f.method, reg=f.reg, iterations=f.iterations,
+            )
+            return to_arrays(fused), {"basis": "sae"}
+        res = fuse_detailed(models, target=target, weights=weights, metric=f.metric, probe=probe,
+                            method=f.method, reg=f.reg, iterations=f.iterations)
+        groups: dict[str, dict[str, float]] = {}
+        for per_model in res.diagnostics:
+            for d in per_model:
+                g = groups.setdefault(d.group, {"off_identity": [], "cost": []})
+                g["off_identity"].append(d.off_identity)
+                g["cost"].append(d.cost)
+        summary = {name: {k: float(np.nanmean(v)) for k, v in g.items()}
+                   for name, g in groups.items()}
+        return to_arrays(res.model), {"layers": summary}
