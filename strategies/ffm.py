@@ -52,13 +52,9 @@ class FederatedFlowMatching(FedotStrategy):
         self.cfg = cfg
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> FederatedFlowMatching:
-        """Build the strategy from a validated run config (uses ``ffm.*``)."""
-        return cls(
-            ffm=cfg.ffm, cfg=cfg, local=cfg.local, seed=cfg.seed, fraction_train=cfg.fraction_train,
-            fraction_evaluate=cfg.fraction_evaluate, min_available_nodes=cfg.clients,
-            min_replies=cfg.min_replies,
-        )
+    def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
+        """Return the shared constructor arguments plus the ``ffm.*`` section and the config."""
+        return {**super().config_kwargs(cfg), "ffm": cfg.ffm, "cfg": cfg}
 
     def stage(self, server_round: int) -> str:
         """``"potential"`` for GOT's first ``ffm.potential-rounds`` rounds, else ``"flow"``."""

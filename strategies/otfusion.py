@@ -53,13 +53,9 @@ class OTFusion(FedotStrategy):
         self._broadcast: ArrayRecord | None = None
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> OTFusion:
-        """Build the strategy from a validated run config (uses ``fusion.*``)."""
-        return cls(
-            fusion=cfg.fusion, local=cfg.local, seed=cfg.seed, fraction_train=cfg.fraction_train,
-            fraction_evaluate=cfg.fraction_evaluate, min_available_nodes=cfg.clients,
-            min_replies=cfg.min_replies,
-        )
+    def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
+        """Return the shared constructor arguments plus the ``fusion.*`` section."""
+        return {**super().config_kwargs(cfg), "fusion": cfg.fusion}
 
     def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
         """Return the supervised task; keep the model template and the server's probe batch."""

@@ -31,8 +31,7 @@ from flwr.app import ArrayRecord, Context
 from fedot.config import FFMConfig, RunConfig
 from fedot.data import load_dataset
 from fedot.data.toy2d import sample_toy2d, split_by_mode
-from fedot.fl import keys
-from fedot.fl.task import ServerTask, derive_seed, validated_config
+from fedot.fl.task import ServerTask, derive_seed, node_partition, validated_config
 from fedot.learning import resolve_device
 from fedot.learning.flow import (
     PotentialConv8,
@@ -347,14 +346,5 @@ def _flow_client_env(cfg: RunConfig, partition_id: int, num_partitions: int) -> 
 def flow_client_env(context: Context) -> FlowClientEnv:
     """Return the (cached) flow-matching state of the client this ``context`` belongs to."""
     cfg = validated_config(context.run_config)
-    node = context.node_config
-    try:
-        pid, n = int(node[keys.PARTITION_ID]), int(node[keys.NUM_PARTITIONS])
-    except KeyError as exc:
-        raise ValueError(
-            f"node_config {dict(node)} lacks {exc.args[0]!r}: start the SuperNode with "
-            f'--node-config "{keys.PARTITION_ID}=<i> {keys.NUM_PARTITIONS}=<n>"'
-        ) from None
-    if not 0 <= pid < n:
-        raise ValueError(f"node_config {keys.PARTITION_ID}={pid} must be in [0, {n})")
+    pid, n = node_partition(context)
     return _flow_client_env(cfg, pid, n)

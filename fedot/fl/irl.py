@@ -23,9 +23,8 @@ from flwr.app import Array, ArrayRecord, Context, RecordDict
 from fedot.config import IRLConfig, RunConfig
 from fedot.envs import Demonstrations, TabularMDP
 from fedot.envs.federated import FederatedIRL, federated_irl, source_demos
-from fedot.fl import keys
 from fedot.fl.strategy import FedotStrategy
-from fedot.fl.task import ServerTask, validated_config
+from fedot.fl.task import ServerTask, node_partition, validated_config
 from fedot.fl.validation import partition_of
 from fedot.learning.irl import (
     epic_distance,
@@ -224,16 +223,7 @@ def _irl_client_env(cfg: RunConfig, partition_id: int, num_partitions: int) -> I
 def irl_client_env(context: Context) -> IRLClientEnv:
     """Return the (cached) IRL state of the client this ``context`` belongs to."""
     cfg = validated_config(context.run_config)
-    node = context.node_config
-    try:
-        pid, n = int(node[keys.PARTITION_ID]), int(node[keys.NUM_PARTITIONS])
-    except KeyError as exc:
-        raise ValueError(
-            f"node_config {dict(node)} lacks {exc.args[0]!r}: start the SuperNode with "
-            f'--node-config "{keys.PARTITION_ID}=<i> {keys.NUM_PARTITIONS}=<n>"'
-        ) from None
-    if not 0 <= pid < n:
-        raise ValueError(f"node_config {keys.PARTITION_ID}={pid} must be in [0, {n})")
+    pid, n = node_partition(context)
     return _irl_client_env(cfg, pid, n)
 
 
@@ -260,17 +250,9 @@ class RewardStrategy(FedotStrategy):
         self._snapshot: dict[str, np.ndarray] = {}
 
     @classmethod
-    def from_config(cls, cfg: RunConfig) -> RewardStrategy:
-        """Build the strategy from a validated run config (uses ``irl.*``)."""
-        return cls(
-            irl=cfg.irl,
-            local=cfg.local,
-            seed=cfg.seed,
-            fraction_train=cfg.fraction_train,
-            fraction_evaluate=cfg.fraction_evaluate,
-            min_available_nodes=cfg.clients,
-            min_replies=cfg.min_replies,
-        )
+    def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
+        """Return the shared constructor arguments plus the ``irl.*`` section."""
+        return {**super().config_kwargs(cfg), "irl": cfg.irl}
 
     def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
         """Zero initial reward, oracle metrics against the shared objective, reward heat maps."""

@@ -121,15 +121,17 @@ class FedotStrategy(FedAvg):
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> FedotStrategy:
-        """Build the strategy from a validated run config (schemes add their own section)."""
-        return cls(
-            local=cfg.local,
-            seed=cfg.seed,
-            fraction_train=cfg.fraction_train,
-            fraction_evaluate=cfg.fraction_evaluate,
-            min_available_nodes=cfg.clients,
-            min_replies=cfg.min_replies,
-        )
+        """Build the strategy from a validated run config (:meth:`config_kwargs`)."""
+        return cls(**cls.config_kwargs(cfg))
+
+    @classmethod
+    def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
+        """Return the constructor arguments taken from the run config (schemes add their section)."""
+        return {
+            "local": cfg.local, "seed": cfg.seed, "fraction_train": cfg.fraction_train,
+            "fraction_evaluate": cfg.fraction_evaluate, "min_available_nodes": cfg.clients,
+            "min_replies": cfg.min_replies,
+        }
 
     # ----------------------------------------------------------------------------- hooks to extend
     def num_rounds(self, cfg: RunConfig) -> int:

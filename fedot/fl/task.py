@@ -39,6 +39,7 @@ __all__ = [
     "client_env",
     "derive_seed",
     "federated_data",
+    "node_partition",
     "global_model",
     "server_evaluator",
     "validated_config",
@@ -186,15 +187,14 @@ def _client_env(cfg: RunConfig, partition_id: int, num_partitions: int) -> Clien
                      global_model(cfg, dataset), device)
 
 
-def client_env(context: Context) -> ClientEnv:
-    """Return the (cached) environment of the client this ``context`` belongs to.
+def node_partition(context: Context) -> tuple[int, int]:
+    """Return ``(partition-id, num-partitions)`` from a ClientApp context's ``node_config``.
 
     Raises
     ------
     ValueError
         If ``node_config`` lacks ``partition-id``/``num-partitions`` or they are out of range.
     """
-    cfg = validated_config(context.run_config)
     node = context.node_config
     try:
         pid, n = node[keys.PARTITION_ID], node[keys.NUM_PARTITIONS]
@@ -208,4 +208,17 @@ def client_env(context: Context) -> ClientEnv:
             f"node_config {keys.PARTITION_ID}={pid!r} must be an int in [0, {keys.NUM_PARTITIONS}"
             f"={n!r})"
         )
+    return pid, n
+
+
+def client_env(context: Context) -> ClientEnv:
+    """Return the (cached) environment of the client this ``context`` belongs to.
+
+    Raises
+    ------
+    ValueError
+        If ``node_config`` lacks ``partition-id``/``num-partitions`` or they are out of range.
+    """
+    cfg = validated_config(context.run_config)
+    pid, n = node_partition(context)
     return _client_env(cfg, pid, n)
