@@ -38,6 +38,7 @@ from fedot.learning.flow import (
     PotentialMLP,
     VelocityConv8,
     VelocityMLP,
+    c_transform,
     frechet_distance,
     integrate,
     path_length_ratio,
@@ -205,6 +206,7 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
     features = digits_feature_extractor(cfg.seed) if f.data == "digits" else None
     target_features = features(target) if features is not None else None
     model = velocity.to(device)
+    potential_model = potential.to(device) if potential is not None else None
     calls = {"n": 0}
     last: dict[str, Any] = {}
 
@@ -217,7 +219,7 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
     def evaluate(arrays: ArrayRecord) -> dict[str, float]:
         server_round = calls["n"]
         calls["n"] += 1
-        load_flow_arrays(arrays, model, None)
+        load_flow_arrays(arrays, model, potential_model)
         model.eval()
         if not evaluation_round(cfg, server_round):
             return {}
@@ -238,6 +240,15 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
                                             else float("nan"))
                 out["straightness"] = straightness(model, src, res.x, generator=torch.Generator(
                     device=device).manual_seed(derive_seed(cfg.seed, 74)))
+        if potential_model is not None:
+            # GOT's pairing is exact only if x0*(x1) over the target is distributed as N(0, I):
+            # its sliced W2 to fresh source noise measures the drift (algorithms.md §2(f)).
+            ct = c_transform(potential_model, torch.as_tensor(target).to(device),
+                             candidates=f.candidates, refine_steps=f.refine_steps,
+                             step_size=f.step_size, generator=torch.Generator(device=device)
+                             .manual_seed(derive_seed(cfg.seed, 76)))
+            flat = lambda a: a.reshape(len(a), -1).detach().cpu().numpy()  # noqa: E731
+            out["got-source-drift"] = sliced_w2(flat(ct.x0_star), flat(x0[: len(target)]))
         return out
 
     def finalize(path: Path, arrays: ArrayRecord) -> None:

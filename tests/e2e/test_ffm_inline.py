@@ -49,6 +49,7 @@ def test_ffm_runs_with_each_coupling(tmp_path: Path, coupling: str) -> None:
         assert stages == ["potential", "potential", "flow", "flow", "flow", "flow"]
         assert "objective" in res["rounds"][1]["train"]
         assert res["rounds"][1]["server"] == {}  # potential rounds leave the flow unchanged
+        assert final["got-source-drift"] > 0
     else:
         assert stages == ["flow"] * 4
         assert res["rounds"][2]["evaluate"]["loss"] > 0  # clients evaluate in eval rounds
