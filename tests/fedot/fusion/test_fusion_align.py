@@ -7,34 +7,13 @@ import math
 
 import pytest
 import torch
+from fusion_helpers import gen, inverse, randomize_bn
 from torch import nn
 
 from fedot.fusion import align, fuse, fuse_detailed
 from fedot.fusion.models import ResidualCNN, ResidualMLP
 from fedot.fusion.spec import PermutationSpec, linear_axes, permute, spec_for
 from fedot.learning import build_model
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def randomize_bn(model: nn.Module, seed: int) -> nn.Module:
-    g = gen(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model.eval()
-
-
-def inverse(perm: torch.Tensor) -> torch.Tensor:
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel())
-    return inv
 
 
 def vanilla_average(models: list[nn.Module]) -> nn.Module:

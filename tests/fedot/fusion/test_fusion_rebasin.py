@@ -4,35 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
+from fusion_helpers import gen, inverse, randomize_bn
 
 from fedot.fusion.models import ResidualCNN, ResidualMLP
 from fedot.fusion.rebasin import weight_matching
 from fedot.fusion.spec import permute, spec_for
 from fedot.learning import build_model
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def inverse(perm: torch.Tensor) -> torch.Tensor:
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel())
-    return inv
-
-
-def randomize_bn(model: nn.Module, seed: int) -> nn.Module:
-    g = gen(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model.eval()
-
 
 MODELS = {
     "mlp": lambda s: build_model("mlp", (12,), 3, hidden=24, seed=s),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from fusion_helpers import gen, inverse
 from torch import nn
 
 from fedot.fusion import fuse
@@ -25,14 +26,8 @@ D_IN, N_ATOMS, N = 32, 32, 2048
 STEPS = 800
 
 
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
-def inverse(perm: torch.Tensor) -> torch.Tensor:
-    inv = torch.empty_like(perm)
-    inv[perm] = torch.arange(perm.numel())
-    return inv
 
 
 def rel_err(f: nn.Module, ref: nn.Module, x: torch.Tensor) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fusion_helpers import gen, randomize_bn
 from torch import nn
 
 from fedot.fusion.models import ResidualCNN, ResidualMLP
@@ -17,23 +18,6 @@ from fedot.fusion.spec import (
     spec_for,
 )
 from fedot.learning import build_model
-
-
-def gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
-
-
-def randomize_bn(model: nn.Module, seed: int) -> nn.Module:
-    """Give every batch norm non-trivial affine parameters and running statistics."""
-    g = gen(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-    return model.eval()
 
 
 def random_perms(spec: PermutationSpec, model: nn.Module, seed: int) -> dict[str, torch.Tensor]:
