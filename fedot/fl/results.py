@@ -84,6 +84,10 @@ class ResultsRecorder:
         Evaluates global arrays on the server's held-out test set.
     checkpoint : bool
         Write ``checkpoint.pt`` (global arrays, strategy state, round) after every round.
+    extra : Mapping[str, Any], optional
+        Facts merged into ``results.json`` (data, environment, ...).
+    total_rounds : int, optional
+        Flower rounds of the run, for progress lines (default: the config's ``rounds``).
     """
 
     def __init__(
@@ -96,12 +100,14 @@ class ResultsRecorder:
         server_eval: Callable[[ArrayRecord], Mapping[str, float]],
         checkpoint: bool = True,
         extra: Mapping[str, Any] | None = None,
+        total_rounds: int | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.strategy = strategy
         self.server_eval = server_eval
         self.checkpoint = checkpoint
+        self.total_rounds = total_rounds if total_rounds is not None else config.get("rounds", "?")
         self.results: dict[str, Any] = {
             "scheme": scheme,
             "status": "running",
@@ -129,8 +135,7 @@ class ResultsRecorder:
             **logged,
         }
         self._last = now
-        log(INFO, "fedot round %d/%s: server %s (%.2f s)", server_round,
-            self.results["config"].get("rounds", "?"),
+        log(INFO, "fedot round %d/%s: server %s (%.2f s)", server_round, self.total_rounds,
             ", ".join(f"{k}={v:.4f}" for k, v in server.items()), entry["time_s"])
         self.results["rounds"].append(entry)
         self.results["final"] = server

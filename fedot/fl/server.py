@@ -77,6 +77,7 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
         server_eval=task.evaluate,
         checkpoint=cfg.checkpoint,
         extra={"run_id": context.run_id, "out_dir": str(out_dir), **task.info},
+        total_rounds=strategy.num_rounds(cfg),
     )
     try:
         result = strategy.start(
