@@ -74,13 +74,16 @@ def reward_of(arrays: ArrayRecord) -> np.ndarray:
     return arrays[REWARD_KEY].numpy()
 
 
-def irl_metrics(problem: FederatedIRL, reward: np.ndarray) -> dict[str, float]:
+def irl_metrics(
+    problem: FederatedIRL, reward: np.ndarray, shared: list[TabularMDP] | None = None
+) -> dict[str, float]:
     """Fidelity of ``reward`` to the shared objective, and how well planning with it does.
 
     Returns ``pearson``, ``spearman``, ``epic`` (against ``base.true_reward``), ``evd`` (mean over
     sources of V*(true) − V^{π*(reward)} under the true reward in the source's own dynamics) and,
     when the environment has goal states, ``success`` (mean probability that the reward's optimal
-    policy reaches a goal within the horizon).
+    policy reaches a goal within the horizon). ``shared``: the sources' evaluation MDPs
+    (:meth:`FederatedIRL.shared`), when the caller has built them already.
     """
     base = problem.base
     truth = base.true_reward
@@ -91,8 +94,7 @@ def irl_metrics(problem: FederatedIRL, reward: np.ndarray) -> dict[str, float]:
         out.update(pearson=pearson(reward, truth), spearman=spearman(reward, truth),
                    epic=epic_distance(reward, truth, base))
     evds, successes = [], []
-    for j in range(len(problem.sources)):
-        mdp = problem.shared(j)
+    for mdp in shared or [problem.shared(j) for j in range(len(problem.sources))]:
         evds.append(expected_value_difference(mdp, reward))
         if len(mdp.goal_states):
             successes.append(success_rate(mdp, optimal_policy(mdp, reward)))
@@ -102,7 +104,7 @@ def irl_metrics(problem: FederatedIRL, reward: np.ndarray) -> dict[str, float]:
     return out
 
 
-def irl_server_task(cfg: RunConfig, out_dir: Path, strategy: Any) -> ServerTask:
+def irl_server_task(cfg: RunConfig, strategy: RewardStrategy) -> ServerTask:
     """Server task of the IRL schemes: zero initial reward, oracle metrics, heat maps at the end.
 
     Each evaluation scores the global reward (:func:`irl_metrics`) and, once a round has been
@@ -111,6 +113,7 @@ def irl_server_task(cfg: RunConfig, out_dir: Path, strategy: Any) -> ServerTask:
     """
     problem = irl_problem(cfg)
     base = problem.base
+    shared = [problem.shared(j) for j in range(len(problem.sources))]  # built once, not per round
     info = {
         "environment": {
             "env": cfg.irl.env, "name": base.name, "states": base.num_states,
@@ -132,10 +135,10 @@ def irl_server_task(cfg: RunConfig, out_dir: Path, strategy: Any) -> ServerTask:
                            f"{cfg.irl.strength:g}")
 
     def evaluate(arrays: ArrayRecord) -> dict[str, float]:
-        out = irl_metrics(problem, reward_of(arrays))
+        out = irl_metrics(problem, reward_of(arrays), shared)
         # The local-only baseline, measured on the same run: each client's own reward, scored
         # like the global one, averaged over the clients of the last aggregated round.
-        local = [irl_metrics(problem, r) for name, r in strategy.snapshot().items()
+        local = [irl_metrics(problem, r, shared) for name, r in strategy.snapshot().items()
                  if name.startswith("client ")]
         for key in (local[0] if local else {}):
             out[f"local-{key}"] = float(np.mean([m[key] for m in local]))
@@ -257,7 +260,7 @@ class RewardStrategy(FedotStrategy):
     def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
         """Zero initial reward, oracle metrics against the shared objective, reward heat maps."""
         self.problem = irl_problem(cfg)
-        return irl_server_task(cfg, out_dir, self)
+        return irl_server_task(cfg, self)
 
     def hyperparameters(self) -> dict[str, Any]:
         """Return the shared hyperparameters plus every ``irl.*`` key."""
