@@ -13,9 +13,10 @@ from types import ModuleType
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from clients import classifier, ffm, maxent_irl
+from clients import classifier, ffm, maxent_irl, submodel
 from fedot.fl import keys
 from fedot.fl.client import describe, fault_before, inject_fault
+from fedot.fl.submodel import NODE_RATE_KEY
 from fedot.fl.task import client_env, validated_config
 
 #: scheme → module with ``train(msg, context)`` and ``evaluate(msg, context)`` handlers.
@@ -29,6 +30,9 @@ TASKS: dict[str, ModuleType] = {
     "irl-average": maxent_irl,
     "ffm": ffm,
     "otfusion": classifier,
+    "subflot": submodel,
+    "heterofl": submodel,
+    "fedrolex": submodel,
 }
 
 app = ClientApp()
@@ -58,5 +62,7 @@ def evaluate(msg: Message, context: Context) -> Message:
 
 @app.query()
 def query(msg: Message, context: Context) -> Message:
-    """Answer a strategy's discovery query: partition id and data sizes (no samples)."""
-    return describe(msg, client_env(context))
+    """Answer a strategy's discovery query: partition id, data sizes, declared rate (no samples)."""
+    declared = context.node_config.get(NODE_RATE_KEY)
+    extra = {NODE_RATE_KEY: float(declared)} if declared is not None else None
+    return describe(msg, client_env(context), extra)

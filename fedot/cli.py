@@ -3,6 +3,7 @@
 ::
 
     fedot run [SCHEME] [--set key=value ...] [--backend ray|inline|CONNECTION] [--clients N] [--out DIR]
+    fedot run --resume DIR [--backend ...]
     fedot compare SCHEME SCHEME ... [--seeds N] [--set key=value ...]
     fedot experiment NAME [--quick] [--out DIR]
     fedot superlink stop
@@ -15,11 +16,13 @@ naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,7 +35,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split
 superlink_app = typer.Typer(no_args_is_help=True, help="Manage fedot's local simulation SuperLink.")
 app.add_typer(superlink_app, name="superlink")
 cluster_app = typer.Typer(no_args_is_help=True,
-                          help="A local deployment: SuperLink + SuperNodes on 127.0.0.1.")
+                          help="A local deployment: SuperLink + SuperNodes on 127.0.0.1 "
+                          "(insecure, TLS or TLS + SuperNode auth).")
 app.add_typer(cluster_app, name="cluster")
 
 Backend = Annotated[
@@ -84,32 +88,46 @@ def _validate(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return {key: canonical[key] for key in overrides}
 
 
-def make_runner(backend: str, *, gpus: float | None = None, cpus: float | None = None,
-                keep_superlink: bool = False) -> Any:
-    """Return ``run(overrides, out_dir) -> out_dir`` for a backend (validates first)."""
-    root, defaults = _defaults()
+@dataclass(frozen=True)
+class Runner:
+    """``run(overrides, out_dir) -> out_dir`` for a backend (validates first).
 
-    def run(overrides: Mapping[str, Any], out_dir: Path) -> Path:
+    Picklable, so ``fedot experiment --jobs N`` can send it to worker processes.
+    """
+
+    backend: str
+    gpus: float | None = None
+    cpus: float | None = None
+    keep_superlink: bool = False
+
+    def __call__(self, overrides: Mapping[str, Any], out_dir: Path) -> Path:
+        """Run one job with ``overrides`` into ``out_dir``; returns ``out_dir``."""
+        root, defaults = _defaults()
         overrides = _validate(overrides)
         clients = int(overrides.get("clients", defaults["clients"]))
         out_dir = out_dir.resolve()
-        if backend == "inline":
+        if self.backend == "inline":
             from fedot.fl.inline import run_inline
 
             run_inline({**overrides, "out-dir": str(out_dir)}, clients)
             return out_dir
         from fedot.fl.runner import LOCAL_CONNECTION, run_flwr
 
-        local = backend == "ray"
+        local = self.backend == "ray"
         return run_flwr(
             root, overrides, out_dir=out_dir,
-            connection=LOCAL_CONNECTION if local else backend,
+            connection=LOCAL_CONNECTION if local else self.backend,
             num_supernodes=clients if local else None,
-            client_cpus=cpus if local else None, client_gpus=gpus if local else None,
-            keep_superlink=keep_superlink,
+            client_cpus=self.cpus if local else None, client_gpus=self.gpus if local else None,
+            keep_superlink=self.keep_superlink,
         )
 
-    return run
+
+def make_runner(backend: str, *, gpus: float | None = None, cpus: float | None = None,
+                keep_superlink: bool = False) -> Runner:
+    """Return ``run(overrides, out_dir) -> out_dir`` for a backend (validates first)."""
+    _defaults()  # fail early on a broken project
+    return Runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)
 
 
 def _default_out(name: str) -> Path:
@@ -145,6 +163,21 @@ def results_table(out_dir: Path) -> str:
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)
 
 
+def _resume_overrides(run_dir: Path) -> dict[str, Any]:
+    """Return the run config of ``run_dir`` (its ``config.json``, flat) with ``resume`` set."""
+    from fedot.config import flatten
+    from fedot.fl.results import CONFIG_FILE
+
+    path = run_dir / CONFIG_FILE
+    if not path.is_file():
+        typer.secho(f"error: --resume {run_dir}: no {CONFIG_FILE} there (not a fedot run directory)",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    flat = flatten(json.loads(path.read_text()))
+    flat.pop("out-dir", None)
+    return {**flat, "resume": str(run_dir)}
+
+
 @app.command()
 def run(
     scheme: Annotated[str | None, typer.Argument(help="Scheme (default: pyproject's)")] = None,
@@ -155,6 +188,9 @@ def run(
     gpus: Annotated[float | None, typer.Option(help="Ray: GPUs per client")] = None,
     cpus: Annotated[float | None, typer.Option(help="Ray: CPUs per client")] = None,
     keep_superlink: Annotated[bool, typer.Option(help="Ray: keep the SuperLink warm")] = False,
+    resume: Annotated[Path | None, typer.Option(
+        help="Continue the interrupted run in this directory from its last completed round "
+        "(config from its config.json; results identical to an uninterrupted run)")] = None,
 ) -> None:
     """Run one federated experiment and print its results table."""
     overrides = _parse_sets(sets)
@@ -162,7 +198,14 @@ def run(
         overrides["scheme"] = scheme
     if clients is not None:
         overrides["clients"] = clients
-    out_dir = out or _default_out(str(overrides.get("scheme", _defaults()[1]["scheme"])))
+    if resume is not None:
+        resume = resume.resolve()
+        if out is not None and out.resolve() != resume:
+            typer.secho("error: --resume continues the run in its own directory; drop --out",
+                        fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+        overrides = {**_resume_overrides(resume), **overrides}
+    out_dir = resume or out or _default_out(str(overrides.get("scheme", _defaults()[1]["scheme"])))
     start = time.perf_counter()
     try:
         make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)
@@ -209,6 +252,8 @@ def experiment(
     backend: Backend = "inline",
     out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List registered experiments")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Parallel runs (inline backend; each gets "
+                                      "cpu_count // jobs threads)")] = 1,
 ) -> None:
     """Run a named, registered experiment (or list them)."""
     os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")  # progress comes from fedot's own log
@@ -222,8 +267,13 @@ def experiment(
         typer.secho(f"error: unknown experiment {name!r}; registered: {', '.join(EXPERIMENTS)}",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    if jobs > 1 and backend != "inline":
+        typer.secho("error: --jobs > 1 needs --backend inline (Ray and deployments schedule their "
+                    "own workers)", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     out_dir = out or _default_out(name + ("-quick" if quick else ""))
-    summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick)
+    summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick,
+                             jobs=jobs)
     _print_summary(summary, out_dir)
 
 
@@ -260,25 +310,43 @@ def superlink_stop() -> None:
 @cluster_app.command("up")
 def cluster_up(
     nodes: Annotated[int, typer.Option(help="Number of SuperNodes")] = 2,
-    port: Annotated[int, typer.Option(help="SuperLink port")] = 19090,
+    mode: Annotated[str, typer.Option(
+        help="insecure (plain HTTP), tls (HTTPS, private CA) or auth (TLS + SuperNode keys "
+        "registered with `flwr supernode register`)")] = "insecure",
+    isolation: Annotated[str, typer.Option(
+        help="subprocess (nodes start their own SuperExec) or process (separate SuperExecs, "
+        "the docker-compose layout)")] = "subprocess",
+    port: Annotated[int, typer.Option(help="SuperLink port (Fleet, Control and ServerAppIo)")] = 19090,
     node_port: Annotated[int, typer.Option(help="First SuperNode runtime port")] = 19094,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every node to be online")] = 60.0,
 ) -> None:
-    """Start one SuperLink and N SuperNodes (insecure, loopback); register `fedot-local`."""
+    """Start one SuperLink and N SuperNodes on 127.0.0.1; register the mode's connection."""
+    from fedot.fl.cluster import ISOLATIONS, MODES
     from fedot.fl.cluster import cluster_up as up
 
+    if mode not in MODES or isolation not in ISOLATIONS:
+        typer.secho(f"error: --mode must be one of {', '.join(MODES)} and --isolation one of "
+                    f"{', '.join(ISOLATIONS)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     root, _ = _defaults()
     try:
-        info = up(root, nodes, port=port, node_port=node_port)
+        info = up(root, nodes, mode=mode, isolation=isolation, port=port, node_port=node_port,
+                  timeout=timeout)
     except (RuntimeError, TimeoutError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"cluster up: SuperLink {info['address']}, {nodes} SuperNodes, logs in {info['logs']}")
+    typer.echo(f"cluster up ({mode}, {isolation} isolation): SuperLink {info['address']}, "
+               f"{nodes} SuperNodes online, logs in {info['logs']}")
+    if info["certs"]:
+        typer.echo(f"CA certificate: {info['certs']}/ca.crt")
+    for name, node_id in info["node_ids"].items():
+        typer.echo(f"registered {name}: node id {node_id}")
     typer.echo(f"run with: fedot run --backend {info['connection']} --clients {nodes}")
 
 
 @cluster_app.command("down")
 def cluster_down() -> None:
-    """Stop the local deployment started by `fedot cluster up`."""
+    """Stop the local deployment started by `fedot cluster up` (certificates and keys are kept)."""
     from fedot.fl.cluster import cluster_down as down
 
     root, _ = _defaults()

@@ -26,6 +26,7 @@ __all__ = [
     "FaultConfig",
     "FFMConfig",
     "FusionConfig",
+    "SubmodelConfig",
     "FedAVOTConfig",
     "IRLConfig",
     "ParticipationConfig",
@@ -41,7 +42,7 @@ __all__ = [
 
 SchemeName = Literal[
     "fedavg", "fedavot", "fedavg-subset", "fedavg-k", "fedavg-full", "irl-barycenter", "irl-average",
-    "ffm", "otfusion",
+    "ffm", "otfusion", "subflot", "heterofl", "fedrolex",
 ]
 #: Registered schemes. Each name has a strategy in ``strategies/`` and a client task in ``clients/``
 #: (``tests/test_registry.py`` keeps the three lists equal).
@@ -51,8 +52,10 @@ SCHEMES: tuple[str, ...] = get_args(SchemeName)
 IRL_SCHEMES = frozenset({"irl-barycenter", "irl-average"})
 #: Schemes that train a generative flow (``ffm.*``).
 FLOW_SCHEMES = frozenset({"ffm"})
+#: Schemes whose clients train width-pruned submodels of the global model (``submodel.*``).
+SUBMODEL_SCHEMES = frozenset({"subflot", "heterofl", "fedrolex"})
 PARTIAL_PARTICIPATION_SCHEMES = (
-    frozenset(SCHEMES) - {"fedavg", "otfusion"} - IRL_SCHEMES - FLOW_SCHEMES
+    frozenset(SCHEMES) - {"fedavg", "otfusion"} - IRL_SCHEMES - FLOW_SCHEMES - SUBMODEL_SCHEMES
 )
 DatasetName = Literal[
     "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
@@ -259,7 +262,9 @@ class FFMConfig(_Section):
 
     Clients hold samples of their part of the target (``data``: a 2-D density or ``digits`` scaled to
     [-1, 1]); the source is N(0, I). ``split``: ``mode`` (each client its own modes/regions; for
-    digits, its own classes), ``dirichlet`` over modes or labels with ``alpha``, or ``iid``.
+    digits, its own classes), ``region`` (2-D only: client ``c`` holds the points in the ``c``-th of
+    ``clients`` equal angular sectors of the plane, whatever the modes), ``dirichlet`` over modes or
+    labels with ``alpha``, or ``iid``.
     ``samples``: size of the 2-D training pool (plus ``eval-samples`` held out).
     ``coupling``: ``vanilla`` (independent pairs), ``lot`` (exact minibatch OT on each client) or
     ``got`` (a dual potential learned federatedly in ``potential-rounds`` extra rounds, before the
@@ -279,7 +284,7 @@ class FFMConfig(_Section):
     data: Literal["8gaussians", "moons", "checkerboard", "spirals", "circles", "digits"] = (
         "8gaussians"
     )
-    split: Literal["mode", "dirichlet", "iid"] = "mode"
+    split: Literal["mode", "region", "dirichlet", "iid"] = "mode"
     alpha: PositiveFloat = 0.3
     samples: Annotated[int, Field(ge=10)] = 4000
     coupling: Literal["vanilla", "lot", "got"] = "vanilla"
@@ -342,6 +347,60 @@ class FusionConfig(_Section):
     sae_steps: Annotated[int, Field(ge=1)] = 500
 
 
+class SubmodelConfig(_Section):
+    """Width-heterogeneous clients (``submodel.*``), schemes ``subflot``, ``heterofl``, ``fedrolex``.
+
+    Client ``i`` can only train a model whose hidden widths are ``1 - rho_i`` of the global
+    model's. ``rates``: the pruning rates rho in [0, 1) the server draws from, uniformly and seeded
+    per partition id (a SuperNode's ``node-config`` key ``submodel-rate`` overrides the draw).
+    SubFLOT (arXiv 2604.06631): the server cuts each client's submodel by layer-wise OT against
+    the client's last uploaded model (``otp``; blend ``alpha`` of the aligned global model and the
+    history), clients add ``lam * rho_i * ||W - W_anchor||^2`` to the local loss (``sar``), and
+    the server aligns the updated submodels back into the global space by OT before averaging
+    (``ota``); switching a module off replaces it by HeteroFL's leading-unit slice /
+    position-based averaging / no penalty. ``map``: how OTP and OTA use a plan between global
+    and client units — ``match`` rounds it to a one-to-one assignment (OTP takes the matched global
+    units, OTA writes each client unit back at its matched global unit and averages over holders),
+    ``barycentric`` uses its full mass (OTP merges units, OTA copies each client unit into all the
+    global units it covers; the paper's maps, see docs/subflot.md for why ``match`` is the
+    default). ``method``: ``exact`` plans or ``sinkhorn`` with ``reg``.
+    ``heterofl`` and ``fedrolex`` use only ``rates``.
+    """
+
+    rates: str = "0,0.25,0.5,0.75"
+    alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    lam: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1.0
+    otp: bool = True
+    sar: bool = True
+    ota: bool = True
+    map: Literal["match", "barycentric"] = "match"
+    method: Literal["exact", "sinkhorn"] = "exact"
+    reg: PositiveFloat = 0.01
+
+    @field_validator("rates", mode="before")
+    @classmethod
+    def _rates_list(cls, value: Any) -> Any:
+        # `--set submodel.rates=0.5` parses as a float; a list from TOML as a list.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if isinstance(value, list | tuple):
+            return ",".join(str(v) for v in value)
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                rates = [float(p) for p in parts]
+            except ValueError:
+                raise ValueError(f"rates must be comma-separated numbers, got {value!r}") from None
+            if not rates or any(not 0.0 <= r < 1.0 for r in rates):
+                raise ValueError(f"every rate must lie in [0, 1), got {value!r}")
+        return value
+
+    @property
+    def rate_choices(self) -> tuple[float, ...]:
+        """The pruning rates to draw from."""
+        return tuple(float(p) for p in self.rates.split(",") if p.strip())
+
+
 class ModelConfig(_Section):
     """The global model (``model.*``)."""
 
@@ -369,6 +428,8 @@ class RunConfig(_Section):
     wait_timeout: PositiveFloat = 120.0
     min_replies: Annotated[int, Field(ge=1)] = 1
     checkpoint: bool = True
+    #: Run directory of an interrupted run to continue from its last checkpoint (empty: a new run).
+    resume: str = ""
     partition: PartitionConfig = PartitionConfig()
     data: DataConfig = DataConfig()
     local: LocalConfig = LocalConfig()
@@ -379,6 +440,7 @@ class RunConfig(_Section):
     irl: IRLConfig = IRLConfig()
     ffm: FFMConfig = FFMConfig()
     fusion: FusionConfig = FusionConfig()
+    submodel: SubmodelConfig = SubmodelConfig()
 
     @field_validator("device")
     @classmethod
@@ -419,6 +481,16 @@ class RunConfig(_Section):
         ):
             raise ValueError(
                 f"participation.k={self.participation.k} exceeds clients={self.clients}"
+            )
+        if self.scheme in SUBMODEL_SCHEMES and self.model.name not in ("mlp", "cnn"):
+            raise ValueError(
+                f"scheme={self.scheme!r} prunes hidden widths: model.name must be 'mlp' or 'cnn', "
+                f"not {self.model.name!r}"
+            )
+        if self.ffm.split == "region" and self.ffm.data == "digits":
+            raise ValueError(
+                "ffm.split='region' splits the plane into angular sectors and needs 2-D data; "
+                "ffm.data='digits' is split by label: use 'mode', 'dirichlet' or 'iid'"
             )
         irl = self.irl
         allowed = IRL_HETEROGENEITY.get(irl.env, frozenset({"none", "demos"}))

@@ -11,10 +11,13 @@ from strategies.fedavg_full import FedAvgFull
 from strategies.fedavg_k import FedAvgK
 from strategies.fedavg_subset import FedAvgSubset
 from strategies.fedavot import FedAVOT
+from strategies.fedrolex import FedRolex
 from strategies.ffm import FederatedFlowMatching
+from strategies.heterofl import HeteroFL
 from strategies.irl_average import RewardAveragingIRL
 from strategies.irl_barycenter import WassersteinBarycenterIRL
 from strategies.otfusion import OTFusion
+from strategies.subflot import SubFLOT
 
 __all__ = [
     "STRATEGIES",
@@ -23,14 +26,17 @@ __all__ = [
     "FedAvgFull",
     "FedAvgK",
     "FedAvgSubset",
+    "FedRolex",
     "FederatedFlowMatching",
+    "HeteroFL",
     "OTFusion",
     "RewardAveragingIRL",
+    "SubFLOT",
     "WassersteinBarycenterIRL",
 ]
 
 STRATEGIES: dict[str, type[FedotStrategy]] = {
     cls.scheme: cls
     for cls in (FedAvg, FedAVOT, FedAvgSubset, FedAvgK, FedAvgFull, WassersteinBarycenterIRL,
-                RewardAveragingIRL, FederatedFlowMatching, OTFusion)
+                RewardAveragingIRL, FederatedFlowMatching, OTFusion, SubFLOT, HeteroFL, FedRolex)
 }

@@ -45,6 +45,8 @@ FLOWER = ("flwr", "ray", "grpc")
         (("fedot", "learning"), (*FLOWER, "pydantic", "fedot.fl", "fedot.config")),
         (("fedot", "data"), (*FLOWER, "torch", "pydantic", "fedot.fl", "fedot.config")),
         (("fedot", "fusion"), (*FLOWER, "pydantic", "fedot.fl", "fedot.config")),
+        (("fedot", "subflot"), (*FLOWER, "pydantic", "fedot.fl", "fedot.config", "strategies",
+                                "clients")),
         (("fedot", "envs"), (*FLOWER, "torch", "pydantic", "fedot.fl", "fedot.config",
                              "fedot.learning")),
         (("fedot", "config.py"), (*FLOWER, "torch")),

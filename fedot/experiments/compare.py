@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import multiprocessing as mp
+import os
+import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,36 @@ class Arm:
     overrides: Mapping[str, Any] = field(default_factory=dict)
 
 
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _run_parallel(tasks: Sequence[tuple[dict[str, Any], Path, str]], run: RunFn, jobs: int) -> None:
+    """Run ``tasks`` in ``jobs`` spawned processes with a fair share of the cores each."""
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ.update({k: str(threads) for k in keys})  # inherited by the spawned workers
+    start = time.perf_counter()
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
+                                 initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = {pool.submit(run, overrides, run_dir): name
+                       for overrides, run_dir, name in tasks}
+            for done, future in enumerate(as_completed(futures), start=1):
+                future.result()  # a failed run stops the comparison with its own error
+                logger.info("[%d/%d] %s done (%.0f s elapsed, %d jobs × %d threads)", done,
+                            len(tasks), futures[future], time.perf_counter() - start, jobs, threads)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _slug(label: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
@@ -56,21 +90,34 @@ def compare(
     out_dir: Path,
     base: Mapping[str, Any] | None = None,
     title: str = "comparison",
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Run every arm with every seed (same seeds → same data and initial model for all arms).
+
+    With ``jobs > 1`` the runs go to that many worker processes (``spawn``), each limited to
+    ``max(1, cpu_count // jobs)`` threads, so small models — which do not scale across threads —
+    use all cores; ``run`` must then be picklable. A run's numbers depend only on its config and
+    thread count, not on which runs share the machine.
 
     Returns the summary written to ``out_dir/summary.json``.
     """
     labels = [a.label for a in arms]
     if len(set(labels)) != len(labels):
         raise ValueError(f"arm labels must be unique, got {labels}")
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     out_dir.mkdir(parents=True, exist_ok=True)
+    tasks = [({**(base or {}), **arm.overrides, "seed": seed},
+              out_dir / f"{_slug(arm.label)}-seed{seed}", f"{arm.label} seed={seed}")
+             for arm in arms for seed in seeds]
+    if jobs == 1:
+        for i, (overrides, run_dir, name) in enumerate(tasks, start=1):
+            logger.info("[%d/%d] %s → %s", i, len(tasks), name, run_dir)
+            run(overrides, run_dir)
+    else:
+        _run_parallel(tasks, run, jobs)
     runs: dict[str, list[dict[str, Any]]] = {a.label: [] for a in arms}
-    total = len(arms) * len(seeds)
-    for i, (arm, seed) in enumerate(((a, s) for a in arms for s in seeds), start=1):
-        run_dir = out_dir / f"{_slug(arm.label)}-seed{seed}"
-        logger.info("[%d/%d] %s seed=%d → %s", i, total, arm.label, seed, run_dir)
-        run({**(base or {}), **arm.overrides, "seed": seed}, run_dir)
+    for (_, run_dir, _), (arm, _) in zip(tasks, ((a, s) for a in arms for s in seeds), strict=True):
         runs[arm.label].append(read_results(run_dir))
     summary = summarise(runs, title=title, seeds=list(seeds))
     summary["arms"] = {a.label: dict(a.overrides) for a in arms}

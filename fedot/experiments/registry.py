@@ -42,8 +42,13 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
-def run_experiment(name: str, *, run: RunFn, out_dir: Path, quick: bool = False) -> dict[str, Any]:
-    """Run a registered experiment; returns its summary (also written under ``out_dir``)."""
+def run_experiment(
+    name: str, *, run: RunFn, out_dir: Path, quick: bool = False, jobs: int = 1
+) -> dict[str, Any]:
+    """Run a registered experiment; returns its summary (also written under ``out_dir``).
+
+    ``jobs``: parallel worker processes (see :func:`fedot.experiments.compare.compare`).
+    """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(EXPERIMENTS))}")
     exp = EXPERIMENTS[name]
@@ -51,6 +56,7 @@ def run_experiment(name: str, *, run: RunFn, out_dir: Path, quick: bool = False)
     summary = compare(
         exp.arms, seeds=exp.quick_seeds if quick else exp.seeds, run=run, out_dir=out_dir,
         base=base, title=f"{exp.name}: {exp.description}" + (" (quick)" if quick else ""),
+        jobs=jobs,
     )
     if exp.report is not None:
         exp.report(summary, out_dir)

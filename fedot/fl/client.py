@@ -58,13 +58,15 @@ def evaluate_split(msg: Message) -> str:
     return str(split)
 
 
-def describe(msg: Message, env: ClientEnv) -> Message:
+def describe(msg: Message, env: ClientEnv, extra: Mapping[str, float] | None = None) -> Message:
     """Reply to a ``query`` with the client's identity and local data sizes.
 
     Strategies use it once, before round 1, to map stable partition ids to Flower node ids and to
-    learn data sizes (importance by data size) without seeing any sample.
+    learn data sizes (importance by data size) without seeing any sample. ``extra``: facts the
+    node declares in its ``node-config`` (e.g. its pruning rate ``submodel-rate``).
     """
-    metrics = {keys.NUM_EXAMPLES: len(env.data.train), "num-test-examples": len(env.data.test)}
+    metrics = {keys.NUM_EXAMPLES: len(env.data.train), "num-test-examples": len(env.data.test),
+               **(extra or {})}
     return reply(msg, env, metrics)
 
 

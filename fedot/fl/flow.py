@@ -30,7 +30,7 @@ from flwr.app import ArrayRecord, Context
 
 from fedot.config import FFMConfig, RunConfig
 from fedot.data import load_dataset
-from fedot.data.toy2d import sample_toy2d, split_by_mode
+from fedot.data.toy2d import mode_labels_by_angle, sample_toy2d, split_by_mode
 from fedot.fl.task import ServerTask, derive_seed, node_partition, validated_config
 from fedot.learning import resolve_device
 from fedot.learning.flow import (
@@ -97,7 +97,10 @@ def flow_data(cfg: RunConfig, num_partitions: int) -> FlowData:
         rng = np.random.default_rng(derive_seed(cfg.seed, 71))
         train, modes = sample_toy2d(f.data, f.samples, rng)
         test, _ = sample_toy2d(f.data, f.eval_samples, rng)
-    parts = split_by_mode(modes, num_partitions, kind=f.split, alpha=f.alpha,
+    if f.split == "region":  # client c: the c-th angular sector of the plane, whatever the modes
+        modes = mode_labels_by_angle(train, num_partitions)
+    parts = split_by_mode(modes, num_partitions, kind="mode" if f.split == "region" else f.split,
+                          alpha=f.alpha,
                           rng=np.random.default_rng(derive_seed(cfg.seed, 72)))
     return FlowData(train, modes, test, tuple(parts))
 
@@ -264,7 +267,21 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
                        "potential": (sum(p.numel() for p in potential.parameters())
                                      if potential is not None else 0)},
     }}
-    return ServerTask(flow_arrays(velocity, potential), evaluate, info, finalize)
+    def resume_after(server_round: int) -> None:
+        calls["n"] = server_round + 1  # the next evaluation is of round server_round + 1
+
+    return ServerTask(flow_arrays(velocity, potential), evaluate, info, finalize, resume_after)
+
+
+def _tile(imgs: np.ndarray, per_row: int) -> np.ndarray:
+    """Tile 8×8 images (values in [-1, 1]) in rows of ``per_row``, 1-pixel grey gaps between."""
+    imgs = np.clip(imgs.reshape(-1, 8, 8), -1.0, 1.0)
+    rows = -(-len(imgs) // per_row)
+    out = np.zeros((rows * 9 + 1, per_row * 9 + 1), dtype=np.float32)
+    for k, img in enumerate(imgs):
+        r, c = divmod(k, per_row)
+        out[1 + 9 * r:9 + 9 * r, 1 + 9 * c:9 + 9 * c] = img
+    return out
 
 
 def plot_flow(
@@ -281,12 +298,11 @@ def plot_flow(
     src = x0.to(device)
     path = out_dir / "flow.png"
     if data == "digits":
-        fig, axes = plt.subplots(1, len(nfes) + 1, figsize=(3.2 * (len(nfes) + 1), 3.4))
-        panels = [(f"NFE {n}", integrate(model, src[:64], steps=n).x.cpu().numpy()) for n in nfes]
-        panels.append(("held-out data", target[:64]))
+        fig, axes = plt.subplots(1, len(nfes) + 1, figsize=(3.6 * (len(nfes) + 1), 3.9))
+        panels = [(f"NFE {n}", integrate(model, src[:36], steps=n).x.cpu().numpy()) for n in nfes]
+        panels.append(("held-out data", target[:36]))
         for ax, (name, imgs) in zip(axes, panels, strict=True):
-            grid = np.asarray(imgs).reshape(8, 8, 8, 8).transpose(0, 2, 1, 3).reshape(64, 64)
-            ax.imshow(grid, cmap="gray", vmin=-1, vmax=1)
+            ax.imshow(_tile(np.asarray(imgs), 6), cmap="gray", vmin=-1, vmax=1)
             ax.set_title(name, fontsize=9)
             ax.axis("off")
     else:

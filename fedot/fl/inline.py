@@ -173,16 +173,22 @@ class InlineGrid(Grid):
 
 
 def run_inline(
-    run_config: Mapping[str, Any], num_nodes: int, *, run_id: int = 1, root: Path | None = None
+    run_config: Mapping[str, Any], num_nodes: int, *, run_id: int = 1, root: Path | None = None,
+    node_config: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> InlineGrid:
     """Run the project's ServerApp against an :class:`InlineGrid` of ``num_nodes`` ClientApps.
 
     ``run_config`` overrides the ``pyproject.toml`` defaults, as ``flwr run --run-config`` does
     (unknown keys pass through and fail validation in the apps, with the key named).
+    ``node_config``: extra ``node-config`` entries per partition id, as a SuperNode's
+    ``--node-config`` would add them (e.g. ``{2: {"submodel-rate": 0.5}}``).
     """
     server_app, client_app, defaults = load_apps(root)
     config = {**defaults, **run_config}
     grid = InlineGrid(client_app, config, num_nodes, run_id=run_id)
+    for context in grid.contexts.values():
+        extra = (node_config or {}).get(int(context.node_config[keys.PARTITION_ID]), {})
+        context.node_config.update(extra)
     server_context = Context(
         run_id=run_id, node_id=0, node_config={}, state=RecordDict(), run_config=config
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from logging import INFO, WARNING
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.common import log
 from flwr.serverapp import Grid
-from flwr.serverapp.strategy import FedAvg
+from flwr.serverapp.strategy import FedAvg, Result
 
 from fedot.config import LocalConfig, RunConfig
 from fedot.fl import keys
@@ -118,6 +118,8 @@ class FedotStrategy(FedAvg):
         self.min_replies = min_replies
         self.log = RoundLog()
         self._spec: ArraySpec | None = None
+        #: Per phase: the round and the destination nodes of the messages last sent (``*_missing``).
+        self._sent: dict[str, tuple[int, list[int]]] = {}
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> FedotStrategy:
@@ -176,9 +178,31 @@ class FedotStrategy(FedAvg):
             **{f"local.{k}": v for k, v in self.local.model_dump(by_alias=True).items()},
         }
 
+    def reply_spec(self) -> ArraySpec | Callable[[RecordDict], ArraySpec | None] | None:
+        """Return the expected arrays of this round's train replies (shapes and dtypes).
+
+        The default is the broadcast global model's; schemes that send each client its own
+        architecture return a function of the reply's content.
+        """
+        return self._spec
+
     def state_dict(self) -> dict[str, Any]:
-        """Return the strategy state a checkpoint must keep (JSON-ready); FedAvg keeps none."""
+        """Return the state a checkpoint must keep to resume exactly; FedAvg keeps none.
+
+        Plain values only (dicts, lists, numbers, strings, tensors: ``torch.load`` with
+        ``weights_only=True`` must read it). Everything a round derives from its number (node
+        sampling, client seeds, FFM's stage) is not state. Schemes that keep state across rounds
+        extend it (``{**super().state_dict(), ...}``) and :meth:`load_state_dict`.
+        """
         return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (after :meth:`server_task`, before :meth:`start`).
+
+        Schemes pop their own keys and pass the rest up; the base refuses keys nobody took.
+        """
+        if state:
+            raise ValueError(f"{type(self).__name__} cannot restore checkpoint state {sorted(state)}")
 
     # ------------------------------------------------------------------------------ Flower hooks
     def summary(self) -> None:
@@ -187,6 +211,50 @@ class FedotStrategy(FedAvg):
         for name, value in self.hyperparameters().items():
             log(INFO, "\t│\t├── %s: %s", name, value)
         super().summary()
+
+    #: The hooks :meth:`start` calls with the run's true round number on a resumed run.
+    ROUND_HOOKS: ClassVar[tuple[str, ...]] = (
+        "configure_train", "aggregate_train", "configure_evaluate", "aggregate_evaluate",
+    )
+
+    def start(
+        self,
+        grid: Grid,
+        initial_arrays: ArrayRecord,
+        num_rounds: int = 3,
+        timeout: float = 3600,
+        train_config: ConfigRecord | None = None,
+        evaluate_config: ConfigRecord | None = None,
+        evaluate_fn: Callable[[int, ArrayRecord], MetricRecord | None] | None = None,
+        *,
+        round_offset: int = 0,
+    ) -> Result:
+        """Run Flower's round loop for rounds ``round_offset + 1 .. round_offset + num_rounds``.
+
+        ``round_offset`` > 0 continues a run after that many completed rounds (resume from a
+        checkpoint): Flower's loop still counts 1..``num_rounds``, and every round hook
+        (:data:`ROUND_HOOKS`) and ``evaluate_fn`` receive the true round ``round_offset + t``
+        (the initial evaluation gets ``round_offset``). The translation happens here only, on
+        the instance, so an overriding subclass sees true rounds and its ``super()`` calls are
+        not shifted twice; ``server-round`` in every ConfigRecord is the true round too.
+        """
+        if round_offset == 0:
+            return super().start(grid, initial_arrays, num_rounds, timeout, train_config,
+                                 evaluate_config, evaluate_fn)
+        if round_offset < 0:
+            raise ValueError(f"round_offset must be >= 0, got {round_offset}")
+
+        def shifted(fn: Callable[..., Any]) -> Callable[..., Any]:
+            return lambda server_round, *args: fn(server_round + round_offset, *args)
+
+        for name in self.ROUND_HOOKS:  # instance attributes shadow the (overridden) methods
+            setattr(self, name, shifted(getattr(self, name)))
+        try:
+            return super().start(grid, initial_arrays, num_rounds, timeout, train_config,
+                                 evaluate_config, evaluate_fn and shifted(evaluate_fn))
+        finally:
+            for name in self.ROUND_HOOKS:
+                self.__dict__.pop(name, None)
 
     @contextmanager
     def _seeded(self, server_round: int, stream: int) -> Iterable[None]:
@@ -205,7 +273,9 @@ class FedotStrategy(FedAvg):
         self._spec = array_specs(arrays)
         config = ConfigRecord({**config, **self.client_config(server_round)})
         with self._seeded(server_round, 0):
-            return super().configure_train(server_round, arrays, config, grid)
+            messages = list(super().configure_train(server_round, arrays, config, grid))
+        self._sent["train"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
+        return messages
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -213,7 +283,9 @@ class FedotStrategy(FedAvg):
         """Send the global arrays for federated evaluation (seeded sampling)."""
         config = ConfigRecord({**config, **self.client_config(server_round)})
         with self._seeded(server_round, 1):
-            return super().configure_evaluate(server_round, arrays, config, grid)
+            messages = list(super().configure_evaluate(server_round, arrays, config, grid))
+        self._sent["evaluate"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
+        return messages
 
     def _record_screen(
         self, server_round: int, phase: str, replies: list[Message], rejected: list[Rejection]
@@ -227,6 +299,14 @@ class FedotStrategy(FedAvg):
         entry = self.log.entry(server_round)
         entry[f"{phase}_replies"] = len(replies)
         entry[f"{phase}_rejected"] = [r.as_dict() for r in rejected]
+        sent_round, sent = self._sent.pop(phase, (None, []))
+        if sent_round == server_round:
+            # Sent an instruction but no reply of its own: nothing before the round timeout, or the
+            # SuperLink answered for it (an error reply from node 1, e.g. NODE_UNAVAILABLE).
+            missing = sorted(set(sent) - {int(m.metadata.src_node_id) for m in replies})
+            if missing:
+                log(WARNING, "round %d %s: no reply from node(s) %s", server_round, phase, missing)
+            entry[f"{phase}_missing"] = missing
 
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
@@ -234,7 +314,7 @@ class FedotStrategy(FedAvg):
         """Screen the replies, then aggregate the valid ones with :meth:`aggregate_arrays`."""
         start = time.perf_counter()
         replies = list(replies)
-        screen = screen_replies(replies, spec=self._spec, weight_key=self.weighted_by_key,
+        screen = screen_replies(replies, spec=self.reply_spec(), weight_key=self.weighted_by_key,
                                 check_finite=not self.linear_aggregation)
         valid, rejected = screen.valid, list(screen.rejected)
         try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -157,11 +157,14 @@ def check_content(
 def screen_replies(
     replies: Iterable[Message],
     *,
-    spec: ArraySpec | None,
+    spec: ArraySpec | Callable[[RecordDict], ArraySpec | None] | None,
     weight_key: str = keys.NUM_EXAMPLES,
     check_finite: bool = True,
 ) -> ReplyScreen:
     """Split replies into valid ones and rejections, each rejection with node and reason.
+
+    ``spec`` is the expected ``{key: (shape, dtype)}`` of every reply's arrays, or a function of
+    the reply's content returning it (schemes that send each client a different architecture).
 
     Valid replies must also agree on their metric keys (Flower aggregates key by key); replies
     whose key set differs from the most common one are rejected. Valid replies come back sorted by
@@ -175,7 +178,8 @@ def screen_replies(
         if msg.has_error():
             rejected.append(Rejection(node, None, f"client error: {msg.error.reason}"))
             continue
-        reason = check_content(msg.content, spec=spec, weight_key=weight_key,
+        expected = spec(msg.content) if callable(spec) else spec
+        reason = check_content(msg.content, spec=expected, weight_key=weight_key,
                                check_finite=check_finite)
         if reason is None:
             valid.append(msg)

@@ -39,6 +39,24 @@ For every permutation group :math:`\ell` of a :class:`~fedot.fusion.spec.Permuta
    a re-indexing (done by ``index_select``, not a matrix product), so the aligned model computes
    exactly the same function. For :math:`m < n` it merges units (data-free compression).
 
+   ``input_side="sum"`` keeps the averaging on the output (producer) side but maps the input
+   (consumer) axes with the row-normalised plan :math:`\operatorname{diag}(1/\alpha) T`,
+   :math:`\alpha = T 1`:
+
+   .. math:: \hat W_{\text{cols}} = W \operatorname{diag}(1/\alpha)\, T,
+
+   so every model unit hands its *whole* outgoing weight to the target units it is sent to: the
+   weights from model units merged into one target unit are summed, and a model unit split over
+   several target units has its weight divided among them. With the output map
+   :math:`A = \operatorname{diag}(1/\beta) T^\top` (hidden units :math:`h \mapsto A h`) and the
+   input map :math:`B = \operatorname{diag}(1/\alpha) T` (next layer :math:`W \mapsto W B`), the
+   composite :math:`B A = \operatorname{diag}(1/\alpha) T \operatorname{diag}(1/\beta) T^\top` is
+   row-stochastic, so the next layer's pre-activations :math:`W B A h = W h` are preserved whenever
+   the model's units are constant on the blocks the plan merges (duplicated neurons), and for every
+   :math:`h` when the plan only splits units (each target unit fed by one model unit:
+   :math:`B A = I`). This is the convention of SubFLOT's extraction and aggregation
+   (:mod:`fedot.subflot`); the default ``"average"`` is OTFusion's. Both coincide on permutations.
+
 The class-output axis is never part of a group, so the output layer is never permuted. Fusion
 (:func:`fuse`) aligns every model to the current estimate :math:`F` (initially ``target``) and sets
 :math:`F \leftarrow \sum_k w_k \tilde\theta_k` (one free-support Wasserstein-barycenter step over
@@ -85,6 +103,7 @@ __all__ = [
 Metric = Literal["weights", "activations"]
 Method = Literal["exact", "emd", "lsa", "sinkhorn"]
 Marginals = Literal["uniform", "importance"]
+InputSide = Literal["average", "sum"]
 
 
 @dataclass(frozen=True)
@@ -199,9 +218,13 @@ class _Options:
     marginals: Marginals
     max_iter: int
     tol: float | None
+    input_side: InputSide = "average"
 
 
-def _check_options(metric: str, method: str, marginals: str, probe: Tensor | None, reg: float) -> None:
+def _check_options(
+    metric: str, method: str, marginals: str, probe: Tensor | None, reg: float,
+    input_side: str = "average",
+) -> None:
     if metric not in ("weights", "activations"):
         raise ValueError(f"metric must be 'weights' or 'activations', got {metric!r}")
     if metric == "activations" and probe is None:
@@ -212,6 +235,8 @@ def _check_options(metric: str, method: str, marginals: str, probe: Tensor | Non
         raise ValueError(f"marginals must be 'uniform' or 'importance', got {marginals!r}")
     if method == "sinkhorn" and not (reg > 0 and math.isfinite(reg)):
         raise ValueError(f"reg must be a finite number > 0, got {reg}")
+    if input_side not in ("average", "sum"):
+        raise ValueError(f"input_side must be 'average' or 'sum', got {input_side!r}")
 
 
 def _reference(module: nn.Module) -> Tensor:
@@ -346,6 +371,24 @@ def _marginal(features: Tensor, kind: Marginals) -> Tensor | None:
     return (w / total).to(features.dtype)
 
 
+def _plan_map(plan: Tensor, input_side: InputSide) -> GroupMap:
+    r"""Build the :class:`GroupMap` of a non-permutation plan :math:`T` (``n x m``, see module docs).
+
+    ``forward`` is :math:`\operatorname{diag}(1/\beta) T^\top` (averaging on the output side);
+    ``backward`` (applied to consumer axes by :func:`~fedot.fusion.spec.contract_axis`) is the same
+    matrix for ``"average"`` and :math:`(\operatorname{diag}(1/\alpha) T)^\top` for ``"sum"``.
+    Units without mass (zero marginal) are mapped to zero instead of dividing by zero.
+    """
+    col = plan.sum(0)
+    col = torch.where(col > 0, col, torch.ones_like(col))
+    t_bar = (plan / col).T.contiguous()
+    if input_side == "average":
+        return GroupMap(forward=t_bar, backward=t_bar)
+    row = plan.sum(1)
+    row = torch.where(row > 0, row, torch.ones_like(row))
+    return GroupMap(forward=t_bar, backward=(plan / row[:, None]).T.contiguous())
+
+
 def align_state(
     model_state: Mapping[str, Tensor],
     target_state: Mapping[str, Tensor],
@@ -361,7 +404,9 @@ def align_state(
     """Align a state dict to a target state dict group by group (the core of :func:`align`).
 
     ``target_cache`` (group -> target features) lets several models share the target's weight
-    features; it must be emptied whenever the target state changes.
+    features; it must be emptied whenever the target state changes. ``opts.input_side`` selects
+    the consumer-axis normalisation (module docs, step 4); with the weights metric it also shapes
+    the past correction, so the cost of a later group compares summed (or averaged) incoming weights.
     """
     n_sizes, m_sizes = spec.sizes(model_state), spec.sizes(target_state)
     cur = dict(model_state)
@@ -413,10 +458,7 @@ def align_state(
             gmap = GroupMap(index=perm)
         else:
             perm = None
-            col = res.plan.sum(0)
-            col = torch.where(col > 0, col, torch.ones_like(col))
-            t_bar = (res.plan / col).T.contiguous()
-            gmap = GroupMap(forward=t_bar, backward=t_bar)
+            gmap = _plan_map(res.plan, opts.input_side)
         apply_group_map(cur, spec, g, n, gmap)
         if keep_plans:
             plans[g] = res.plan
@@ -448,6 +490,7 @@ def align(
     marginals: Marginals = "uniform",
     max_iter: int = 10_000,
     tol: float | None = None,
+    input_side: InputSide = "average",
 ) -> AlignmentResult:
     r"""Align the units of ``model`` to those of ``target`` layer by layer (OTFusion, see module docs).
 
@@ -475,6 +518,11 @@ def align(
         Sinkhorn iteration cap.
     tol : float, optional
         Sinkhorn tolerance (default depends on the dtype).
+    input_side : {"average", "sum"}, default "average"
+        Normalisation of the consumer (input) axes of a non-permutation plan: OTFusion's barycentric
+        average :math:`W T \operatorname{diag}(1/\beta)`, or the sum
+        :math:`W \operatorname{diag}(1/\alpha) T` that preserves pre-activations when merged units
+        are duplicates (SubFLOT). Output axes are always averaged; see the module docs.
 
     Returns
     -------
@@ -495,8 +543,8 @@ def align(
     >>> sorted(plans)
     ['1', '3']
     """
-    _check_options(metric, method, marginals, probe, reg)
-    opts = _Options(metric, method, float(reg), marginals, int(max_iter), tol)
+    _check_options(metric, method, marginals, probe, reg, input_side)
+    opts = _Options(metric, method, float(reg), marginals, int(max_iter), tol, input_side)
     spec = spec_for(target, spec)
     ref = _reference(target)
     model_acts = target_acts = None
@@ -601,6 +649,7 @@ def fuse_detailed(
     iterations: int = 1,
     max_iter: int = 10_000,
     tol: float | None = None,
+    input_side: InputSide = "average",
 ) -> FusionResult:
     """Fuse models like :func:`fuse` and also return the per-model alignment diagnostics.
 
@@ -608,14 +657,16 @@ def fuse_detailed(
     ----------
     models, target, weights, spec, metric, probe, method, reg, marginals, iterations, max_iter, tol
         See :func:`fuse`.
+    input_side : {"average", "sum"}, default "average"
+        Consumer-axis normalisation of every alignment, see :func:`align`.
 
     Returns
     -------
     FusionResult
         The fused model and, per model, the diagnostics of its last alignment.
     """
-    _check_options(metric, method, marginals, probe, reg)
-    opts = _Options(metric, method, float(reg), marginals, int(max_iter), tol)
+    _check_options(metric, method, marginals, probe, reg, input_side)
+    opts = _Options(metric, method, float(reg), marginals, int(max_iter), tol, input_side)
     cached_acts: dict[int, dict[str, Tensor]] = {}
     target_acts: dict[int, dict[str, Tensor]] = {}
     target_feats: dict[int, dict[str, Tensor]] = {}
@@ -660,6 +711,7 @@ def fuse(
     iterations: int = 1,
     max_iter: int = 10_000,
     tol: float | None = None,
+    input_side: InputSide = "average",
 ) -> nn.Module:
     r"""Fuse several networks into one by OT alignment and weighted averaging (OTFusion).
 
@@ -690,6 +742,8 @@ def fuse(
         Alignment options, see :func:`align`.
     iterations : int, default 1
         Number of align-and-average iterations.
+    input_side : {"average", "sum"}, default "average"
+        Consumer-axis normalisation of every alignment, see :func:`align`.
 
     Returns
     -------
@@ -715,4 +769,5 @@ def fuse(
     return fuse_detailed(
         models, target=target, weights=weights, spec=spec, metric=metric, probe=probe, method=method,
         reg=reg, marginals=marginals, iterations=iterations, max_iter=max_iter, tol=tol,
+        input_side=input_side,
     ).model

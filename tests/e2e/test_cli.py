@@ -80,3 +80,43 @@ def test_every_experiment_runs_quick(tmp_path: Path, name: str) -> None:
     assert (tmp_path / "summary.md").exists() and (tmp_path / "comparison.png").exists()
     if exp.report is not None and name.startswith("irl-"):
         assert (tmp_path / "irl.md").stat().st_size > 0 and (tmp_path / "irl.png").exists()
+
+
+def test_parallel_jobs_give_the_numbers_of_sequential_runs(tmp_path: Path) -> None:
+    # Prepare: two arms × two seeds; workers run with cpu_count // 2 threads, so the sequential
+    # reference uses the same thread count
+    import os
+
+    import torch
+
+    from fedot.cli import make_runner
+    from fedot.experiments import Arm, compare
+
+    arms = [Arm("a", {"partition.alpha": 0.5}), Arm("b", {"partition.alpha": 1.0})]
+    base = {"scheme": "fedavg", "clients": 3, "rounds": 2, "checkpoint": False}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
+    try:
+        seq = compare(arms, seeds=[0, 1], run=make_runner("inline"), out_dir=tmp_path / "seq",
+                      base=base)
+    finally:
+        torch.set_num_threads(threads)
+    # Execute
+    par = compare(arms, seeds=[0, 1], run=make_runner("inline"), out_dir=tmp_path / "par",
+                  base=base, jobs=2)
+    # Assert: every run done, same per-arm numbers in the same order
+    assert par["metrics"] == seq["metrics"] and "accuracy" in seq["metrics"]
+    for arm in ("a", "b"):
+        for metric in seq["metrics"]:
+            assert par["results"][arm][metric] == seq["results"][arm][metric]
+    for arm in ("a", "b"):
+        for seed in (0, 1):
+            res = json.loads((tmp_path / "par" / f"{arm}-seed{seed}" / "results.json").read_text())
+            assert res["status"] == "completed"
+
+
+def test_jobs_needs_the_inline_backend() -> None:
+    result = CliRunner().invoke(app, ["experiment", "fedavg-digits", "--jobs", "2",
+                                      "--backend", "ray"])
+    assert result.exit_code == 2
+    assert "--jobs > 1 needs --backend inline" in result.output

@@ -120,3 +120,24 @@ def test_bad_ffm_values_are_named() -> None:
         load_run_config({"scheme": "ffm", "ffm.nfe": "1,x"})
     with pytest.raises(Exception, match="ffm.coupling"):
         load_run_config({"scheme": "ffm", "ffm.coupling": "sinkhorn"})
+
+
+def test_region_split_gives_each_client_its_own_sector_of_the_plane() -> None:
+    # Prepare: 8 gaussians cut into 4 quadrant-sized sectors (boundaries through 4 of the centres)
+    _, _, defaults = load_apps()
+    cfg = load_run_config({**defaults, **SMALL, "clients": 4, "ffm.split": "region"})
+    # Execute
+    data = flow_data(cfg, 4)
+    # Assert: disjoint, complete, and client c's points have angles in [c π/2, (c+1) π/2)
+    idx = np.concatenate(data.parts)
+    assert sorted(idx.tolist()) == list(range(len(data.train)))
+    for c, part in enumerate(data.parts):
+        angle = np.mod(np.arctan2(data.train[part, 1], data.train[part, 0]), 2 * np.pi)
+        assert len(part) > 0
+        assert np.all((angle >= c * np.pi / 2 - 1e-6) & (angle < (c + 1) * np.pi / 2 + 1e-6))
+
+
+def test_region_split_is_refused_for_digits() -> None:
+    _, _, defaults = load_apps()
+    with pytest.raises(ValueError, match="ffm.split='region'"):
+        load_run_config({**defaults, "scheme": "ffm", "ffm.data": "digits", "ffm.split": "region"})

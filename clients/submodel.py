@@ -1,0 +1,68 @@
+"""Client task ``submodel``: train the width-pruned submodel the server cut for this client.
+
+Used by ``subflot``, ``heterofl`` and ``fedrolex``. The train message carries the client's own
+submodel (its widths follow from its pruning rate ``submodel.rate``) and the SAR strength
+``submodel.lam``; the received weights are also the SAR anchor W̃_i. The reply holds the trained
+submodel and, as personalised evaluation, its accuracy on this client's local test split after
+training, plus the local training cost (forward MACs per sample and FLOPs).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from flwr.app import Context, Message
+
+from fedot.fl import keys
+from fedot.fl.client import reply, round_settings
+from fedot.fl.submodel import LAM_KEY, RATE_KEY, submodel_template
+from fedot.fl.task import client_env, load_arrays, to_arrays
+from fedot.learning import evaluate as evaluate_model
+from fedot.learning import train as train_model
+from fedot.subflot import forward_macs, sar_penalty, training_flops
+
+__all__ = ["evaluate", "train"]
+
+
+def train(msg: Message, context: Context) -> Message:
+    """Train the received submodel (SAR-anchored to it); reply with it and its personal accuracy."""
+    env = client_env(context)
+    server_round, local = round_settings(msg)
+    config = msg.content[keys.CONFIG]
+    rate, lam = float(config[RATE_KEY]), float(config[LAM_KEY])
+    model = load_arrays(submodel_template(env.model, rate), msg.content[keys.ARRAYS])
+    anchor = {k: v.detach().clone().to(env.device) for k, v in model.state_dict().items()}
+    penalty = (lambda m: sar_penalty(m, anchor, rate, lam)) if rate * lam > 0 else None
+    result = train_model(
+        model, env.data.train.x, env.data.train.y,
+        task=env.dataset.task, epochs=local.epochs, batch_size=local.batch_size, lr=local.lr,
+        optimizer=local.optimizer, momentum=local.momentum, weight_decay=local.weight_decay,
+        seed=env.seed(server_round), device=env.device, penalty=penalty,
+    )
+    macs = forward_macs(copy.deepcopy(model).cpu(), env.dataset.input_shape)
+    metrics: dict[str, float | int] = {
+        "loss": result.loss, keys.NUM_EXAMPLES: result.num_examples, "rate": rate,
+        "macs": macs, "train-flops": training_flops(macs, result.num_examples, epochs=local.epochs),
+    }
+    if result.accuracy is not None:
+        metrics["accuracy"] = result.accuracy
+    if len(env.data.test):
+        personal = evaluate_model(model, env.data.test.x, env.data.test.y, task=env.dataset.task,
+                                  device=env.device)
+        metrics["personal-loss"] = personal.loss
+        if personal.accuracy is not None:
+            metrics["personal-accuracy"] = personal.accuracy
+    return reply(msg, env, metrics, arrays=to_arrays(model))
+
+
+def evaluate(msg: Message, context: Context) -> Message:
+    """Evaluate the received (sub)model of rate ``submodel.rate`` on the local test split."""
+    env = client_env(context)
+    rate = float(msg.content[keys.CONFIG].get(RATE_KEY, 0.0))
+    model = load_arrays(submodel_template(env.model, rate), msg.content[keys.ARRAYS])
+    result = evaluate_model(model, env.data.test.x, env.data.test.y, task=env.dataset.task,
+                            device=env.device)
+    metrics: dict[str, float | int] = {"loss": result.loss, keys.NUM_EXAMPLES: result.num_examples}
+    if result.accuracy is not None:
+        metrics["accuracy"] = result.accuracy
+    return reply(msg, env, metrics)

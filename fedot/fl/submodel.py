@@ -1,0 +1,296 @@
+r"""Width-heterogeneous federated learning: the shared Flower side of SubFLOT, HeteroFL and FedRolex.
+
+Client :math:`i` can only train a model whose hidden widths are :math:`1 - \rho_i` of the global
+model's (:mod:`fedot.subflot`). :class:`SubmodelStrategy` adds to
+:class:`~fedot.fl.strategy.FedotStrategy`:
+
+* **identity and rates** — before round 1 one ``query`` message per node returns its stable
+  ``partition-id`` and data size (never a sample); the pruning rate :math:`\rho_i` is the node's
+  ``node-config`` value ``submodel-rate`` when it sets one (deployment), else a seeded draw from
+  ``submodel.rates`` keyed by the partition id (simulation). Histories are keyed by partition id,
+  not by the transient Flower node id;
+* **per-client messages** — :meth:`SubmodelStrategy.configure_train` sends every connected client
+  its own submodel (:meth:`~SubmodelStrategy.extract`) with its rate and SAR strength
+  (``submodel.rate``, ``submodel.lam``); all clients take part every round (join ratio 1, as in
+  the paper);
+* **screening per architecture** — a reply must hold exactly the arrays (shapes, dtypes) sent to
+  its partition; anything else is set aside like any bad reply;
+* **aggregation** — :meth:`~SubmodelStrategy.merge` maps the screened submodels back into one
+  global model (OT alignment or position-based averaging);
+* **accounting and personalised evaluation** — per round and client: parameters sent and
+  received, forward MACs per sample and local-training FLOPs; each client's accuracy on its own
+  test split after local training (``personal-accuracy``), summarised as the mean and the worst
+  client in the server metrics (``personal-accuracy-mean``, ``personal-accuracy-worst``). The
+  server metric ``accuracy`` is the full-width global model on the server's held-out set.
+
+The schemes differ only in :meth:`~SubmodelStrategy.extract`, :meth:`~SubmodelStrategy.merge` and
+the SAR strength; each is one class in ``strategies/``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from logging import INFO, WARNING
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
+from flwr.common import log
+from flwr.serverapp import Grid
+
+from fedot.config import RunConfig, SubmodelConfig
+from fedot.fl import keys
+from fedot.fl.strategy import FedotStrategy
+from fedot.fl.task import (
+    ServerTask,
+    derive_seed,
+    federated_data,
+    global_model,
+    load_arrays,
+    to_arrays,
+)
+from fedot.fl.validation import ArraySpec, array_specs, metrics_of, partition_of
+from fedot.fusion import spec_for
+from fedot.fusion.spec import PermutationSpec
+from fedot.subflot import positional_aggregate, static_slice, submodel_cost
+
+__all__ = [
+    "LAM_KEY",
+    "NODE_RATE_KEY",
+    "RATE_KEY",
+    "SubmodelStrategy",
+    "assign_rate",
+    "submodel_template",
+]
+
+#: Train-config key of the client's pruning rate.
+RATE_KEY = "submodel.rate"
+#: Train-config key of the client's SAR strength λ (0: no penalty).
+LAM_KEY = "submodel.lam"
+#: ``node-config`` key with which a SuperNode declares its own pruning rate.
+NODE_RATE_KEY = "submodel-rate"
+
+Extraction = tuple[torch.nn.Module, Mapping[str, torch.Tensor], dict[str, Any]]
+
+
+def submodel_template(template: torch.nn.Module, rate: float) -> torch.nn.Module:
+    """Return a module of the submodel architecture at ``rate`` (weights to be overwritten)."""
+    return static_slice(template, rate).model
+
+
+def assign_rate(choices: tuple[float, ...], seed: int, partition_id: int) -> float:
+    """Draw partition ``partition_id``'s pruning rate uniformly from ``choices`` (seeded, stable).
+
+    The draw depends only on the run seed and the partition id, so a client keeps its rate when
+    nodes reconnect or the client count changes.
+    """
+    rng = np.random.default_rng(derive_seed(seed, 0x5B, partition_id))
+    return float(choices[int(rng.integers(len(choices)))])
+
+
+class SubmodelStrategy(FedotStrategy):
+    """Per-client submodels of one global model; see the module docstring.
+
+    Parameters
+    ----------
+    submodel : SubmodelConfig
+        Rates and (SubFLOT) module switches.
+    **kwargs
+        As :class:`~fedot.fl.strategy.FedotStrategy`.
+    """
+
+    scheme: ClassVar[str] = "heterofl"
+    linear_aggregation: ClassVar[bool] = False
+
+    def __init__(self, *, submodel: SubmodelConfig, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.submodel = submodel
+        self.template: torch.nn.Module | None = None
+        self.spec: PermutationSpec | None = None
+        self.input_shape: tuple[int, ...] = ()
+        self.nodes: dict[int, int] = {}  # partition id → Flower node id
+        self.sizes: dict[int, int] = {}
+        self.rates: dict[int, float] = {}
+        self._sent: dict[int, tuple[ArraySpec, Mapping[str, torch.Tensor]]] = {}
+        self._global: torch.nn.Module | None = None
+        self._personal: dict[str, float] = {}
+
+    @classmethod
+    def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
+        """Return the shared constructor arguments plus the ``submodel.*`` section."""
+        return {**super().config_kwargs(cfg), "submodel": cfg.submodel}
+
+    def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
+        """Supervised task; server metrics gain the last round's personalised accuracies."""
+        dataset, _ = federated_data(cfg, cfg.clients)
+        self.template = global_model(cfg, dataset)
+        self.spec = spec_for(self.template)
+        self.input_shape = tuple(dataset.input_shape)
+        task = super().server_task(cfg, out_dir)
+        evaluate = task.evaluate
+
+        def with_personal(arrays: ArrayRecord) -> dict[str, float]:
+            return {**evaluate(arrays), **self._personal}
+
+        task.evaluate = with_personal
+        return task
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Return the shared hyperparameters plus every ``submodel.*`` key."""
+        section = {f"submodel.{k}": v for k, v in self.submodel.model_dump(by_alias=True).items()}
+        return {**super().hyperparameters(), **section}
+
+    # ----------------------------------------------------------------------- scheme hooks
+    def sar_strength(self) -> float:
+        """λ sent to clients (SubFLOT's SAR; 0 for the position-based baselines)."""
+        return 0.0
+
+    def extract(self, server_round: int, partition_id: int, rate: float,
+                global_model: torch.nn.Module) -> Extraction:
+        """Return client ``partition_id``'s submodel, its global unit indices and diagnostics.
+
+        Default: HeteroFL's static slice (the leading units of every hidden group).
+        """
+        sliced = static_slice(global_model, rate, spec=self.spec)
+        return sliced.model, sliced.indices, {}
+
+    def merge(self, server_round: int, partition_ids: list[int], models: list[torch.nn.Module],
+              weights: list[float], global_model: torch.nn.Module
+              ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """Return the new global model from the screened submodels.
+
+        Default: position-based averaging (HeteroFL): every global coordinate is the weighted mean
+        over the clients holding it, with the indices sent in :meth:`configure_train`.
+        """
+        assert self.spec is not None
+        contributions = [(m.state_dict(), self._sent[pid][1], w)
+                         for pid, m, w in zip(partition_ids, models, weights, strict=True)]
+        state = positional_aggregate(global_model.state_dict(), contributions, spec=self.spec)
+        merged = copy.deepcopy(global_model)
+        merged.load_state_dict(state)
+        return merged, {}
+
+    # --------------------------------------------------------------------------- discovery
+    def discover(self, grid: Grid) -> None:
+        """Query every node once for its partition id, data size and (optional) pruning rate."""
+        messages = [Message(RecordDict({keys.CONFIG: ConfigRecord()}), node, MessageType.QUERY)
+                    for node in grid.get_node_ids()]
+        for reply in grid.send_and_receive(messages):
+            pid = None if reply.has_error() else partition_of(reply.content)
+            if pid is None:
+                log(WARNING, "discovery: node %d gave no partition id (%s)",
+                    reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
+                continue
+            metrics = metrics_of(reply.content)
+            self.nodes[pid] = int(reply.metadata.src_node_id)
+            self.sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
+            declared = metrics.get(NODE_RATE_KEY)
+            self.rates[pid] = (float(declared) if declared is not None else
+                               assign_rate(self.submodel.rate_choices, self.seed, pid))
+            if not 0.0 <= self.rates[pid] < 1.0:
+                raise ValueError(f"node {reply.metadata.src_node_id} (partition {pid}) declares "
+                                 f"{NODE_RATE_KEY}={self.rates[pid]}; allowed: [0, 1)")
+        if not self.nodes:
+            raise RuntimeError("discovery: no node answered with a partition id")
+        self.log.setup.update({"rates": {str(p): r for p, r in sorted(self.rates.items())},
+                               "sizes": {str(p): s for p, s in sorted(self.sizes.items())}})
+        log(INFO, "%s: %d clients, rates %s", self.scheme, len(self.nodes),
+            [self.rates[p] for p in sorted(self.rates)])
+
+    # ------------------------------------------------------------------------------ rounds
+    def configure_train(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Send every connected client its own submodel, rate and SAR strength."""
+        assert self.template is not None
+        if not self.nodes:
+            self.discover(grid)
+        self._spec = array_specs(arrays)
+        self._global = load_arrays(copy.deepcopy(self.template), arrays)
+        connected = set(grid.get_node_ids())
+        self._sent = {}
+        messages, extraction = [], {}
+        base = {**config, **self.client_config(server_round), keys.SERVER_ROUND: server_round,
+                LAM_KEY: self.sar_strength()}
+        for pid in sorted(self.nodes):
+            if self.nodes[pid] not in connected:
+                continue
+            rate = self.rates[pid]
+            model, indices, diag = self.extract(server_round, pid, rate, self._global)
+            record = to_arrays(model)
+            self._sent[pid] = (array_specs(record), indices)
+            if diag:
+                extraction[str(pid)] = diag
+            content = RecordDict({self.arrayrecord_key: record, self.configrecord_key:
+                                  ConfigRecord({**base, RATE_KEY: rate})})
+            messages.append(Message(content, self.nodes[pid], MessageType.TRAIN))
+        if extraction:
+            self.log.entry(server_round)["extraction"] = extraction
+        return messages
+
+    def reply_spec(self) -> Callable[[RecordDict], ArraySpec | None]:
+        """Return the check for a reply: exactly the arrays sent to its partition."""
+        def expected(content: RecordDict) -> ArraySpec:
+            pid = partition_of(content)
+            return self._sent[pid][0] if pid in self._sent else {"<no submodel sent>": ((), "")}
+
+        return expected
+
+    def aggregate_arrays(
+        self, server_round: int, contents: list[RecordDict], weights: list[float]
+    ) -> tuple[ArrayRecord, dict[str, Any]]:
+        """Decode the submodels, :meth:`merge` them, record accounting and personal accuracy."""
+        assert self.template is not None and self._global is not None
+        pids = [int(partition_of(c)) for c in contents]  # type: ignore[arg-type]
+        models = [load_arrays(submodel_template(self.template, self.rates[pid]),
+                              next(iter(c.array_records.values())))
+                  for pid, c in zip(pids, contents, strict=True)]
+        merged, diagnostics = self.merge(server_round, pids, models, weights, self._global)
+        self._account(server_round, pids, contents)
+        return to_arrays(merged), diagnostics
+
+    def _account(self, server_round: int, pids: list[int], contents: list[RecordDict]) -> None:
+        """Record traffic, compute and personalised accuracy of this round's clients."""
+        assert self.template is not None
+        traffic: dict[str, dict[str, Any]] = {}
+        for pid, content in zip(pids, contents, strict=True):
+            cost = submodel_cost(self.template, self.rates[pid], self.input_shape, spec=self.spec)
+            received = sum(int(np.prod(a.shape)) for a in
+                           next(iter(content.array_records.values())).values())
+            metrics = metrics_of(content)
+            traffic[str(pid)] = {
+                "rate": self.rates[pid], "params": cost.parameters, "sent": cost.payload,
+                "received": received, "macs": cost.macs,
+                "train-flops": int(metrics.get("train-flops", 0)),
+            }
+        entry = self.log.entry(server_round)
+        entry["accounting"] = traffic
+        entry["accounting_total"] = {
+            k: int(sum(t[k] for t in traffic.values())) for k in ("sent", "received", "train-flops")
+        }
+        personal = {str(pid): float(metrics_of(c)["personal-accuracy"])
+                    for pid, c in zip(pids, contents, strict=True)
+                    if "personal-accuracy" in metrics_of(c)}
+        if personal:
+            values = list(personal.values())
+            self._personal = {"personal-accuracy-mean": float(np.mean(values)),
+                              "personal-accuracy-worst": float(np.min(values))}
+            entry["personal_accuracy"] = personal
+
+    def configure_evaluate(
+        self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
+    ) -> Iterable[Message]:
+        """Send nothing: clients evaluate their own submodels after training instead.
+
+        That personalised evaluation comes back with the train replies.
+        """
+        return []
+
+    # ------------------------------------------------------------------------------- state
+    def state_dict(self) -> dict[str, Any]:
+        """Rates and data sizes per partition (node ids are transient and not kept)."""
+        return {"rates": {str(p): r for p, r in self.rates.items()},
+                "sizes": {str(p): s for p, s in self.sizes.items()}}

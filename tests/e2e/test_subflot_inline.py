@@ -1,0 +1,130 @@
+"""SubFLOT, HeteroFL and FedRolex end to end through the real ServerApp/ClientApp (in-process grid)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from fedot.config import load_run_config
+from fedot.fl.inline import load_apps, run_inline
+from fedot.fl.submodel import assign_rate
+from fedot.fl.task import federated_data, global_model
+from fedot.subflot import submodel_cost
+
+SMALL = {"clients": 4, "rounds": 2, "local.epochs": 1, "partition.alpha": 0.3,
+         "model.hidden": 32, "submodel.rates": "0,0.25,0.5,0.75"}
+
+
+def _run(tmp: Path, scheme: str, node_config: dict | None = None, **overrides: object) -> dict:
+    config = {**SMALL, "scheme": scheme, "out-dir": str(tmp), **overrides}
+    run_inline(config, int(config["clients"]), node_config=node_config)
+    return json.loads((tmp / "results.json").read_text())
+
+
+def _arrays(tmp: Path) -> dict[str, torch.Tensor]:
+    return torch.load(tmp / "checkpoint.pt")["arrays"]
+
+
+def test_heterofl_with_every_rate_zero_is_fedavg(tmp_path: Path) -> None:
+    # Execute: full-width submodels, position-based averaging = the data-size-weighted mean
+    het = _run(tmp_path / "het", "heterofl", **{"submodel.rates": "0"})
+    avg = _run(tmp_path / "avg", "fedavg", **{"fraction-evaluate": 0.0})
+    # Assert
+    a, b = _arrays(tmp_path / "het"), _arrays(tmp_path / "avg")
+    for name in b:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6)
+    assert het["final"]["accuracy"] == pytest.approx(avg["final"]["accuracy"], abs=1e-9)
+
+
+def test_subflot_with_every_module_off_is_heterofl(tmp_path: Path) -> None:
+    # Execute
+    off = {"submodel.otp": False, "submodel.sar": False, "submodel.ota": False}
+    sub = _run(tmp_path / "sub", "subflot", **off)
+    het = _run(tmp_path / "het", "heterofl")
+    # Assert: bit for bit
+    a, b = _arrays(tmp_path / "sub"), _arrays(tmp_path / "het")
+    for name in b:
+        assert torch.equal(a[name], b[name]), name
+    assert sub["final"] == het["final"]
+
+
+@pytest.mark.parametrize("scheme", ["subflot", "heterofl", "fedrolex"])
+def test_submodel_run_records_rates_traffic_and_personal_accuracy(tmp_path: Path,
+                                                                  scheme: str) -> None:
+    # Execute
+    res = _run(tmp_path, scheme)
+    # Assert: rates are the seeded per-partition draws, every client got its own submodel
+    _, _, defaults = load_apps()
+    cfg = load_run_config({**defaults, **SMALL, "scheme": scheme})
+    rates = {str(p): assign_rate(cfg.submodel.rate_choices, cfg.seed, p) for p in range(4)}
+    assert res["setup"]["rates"] == rates
+    dataset, _ = federated_data(cfg, 4)
+    template = global_model(cfg, dataset)
+    for entry in res["rounds"][1:]:
+        acc = entry["accounting"]
+        assert sorted(acc) == ["0", "1", "2", "3"]
+        for pid, row in acc.items():
+            cost = submodel_cost(template, rates[pid], tuple(dataset.input_shape))
+            assert row["sent"] == row["received"] == cost.payload
+            assert row["macs"] == cost.macs and row["train-flops"] > 0
+        assert set(entry["personal_accuracy"]) == set(rates)
+    final = res["final"]
+    assert 0 <= final["personal-accuracy-worst"] <= final["personal-accuracy-mean"] <= 1
+    assert final["personal-accuracy-worst"] == pytest.approx(
+        min(res["rounds"][-1]["personal_accuracy"].values()))
+
+
+def test_node_declared_rate_overrides_the_draw(tmp_path: Path) -> None:
+    # Execute: partition 2 declares its own rate, as a SuperNode's --node-config would
+    res = _run(tmp_path, "subflot", node_config={2: {"submodel-rate": 0.5}},
+               **{"submodel.rates": "0"})
+    # Assert
+    assert res["setup"]["rates"] == {"0": 0.0, "1": 0.0, "2": 0.5, "3": 0.0}
+    sizes = {pid: row["sent"] for pid, row in res["rounds"][1]["accounting"].items()}
+    assert sizes["2"] < sizes["0"] == sizes["1"] == sizes["3"]
+
+
+def test_subflot_sends_sar_strength_and_tracks_history(tmp_path: Path) -> None:
+    # Execute: round 1 is a cold start (static slices), round 2 extracts by OTP from the history
+    res = _run(tmp_path, "subflot", **{"submodel.lam": 0.3})
+    # Assert
+    assert res["strategy"]["submodel.lam"] == 0.3
+    r1, r2 = res["rounds"][1], res["rounds"][2]
+    assert all(d["cold_start"] for d in r1["extraction"].values())
+    assert not any(d["cold_start"] for d in r2["extraction"].values())
+    assert set(r2["aggregation"]["layers"]) == {"1", "3"}
+
+
+@pytest.mark.parametrize("kind", ["nan", "shape"])
+def test_bad_submodel_reply_is_set_aside(tmp_path: Path, kind: str) -> None:
+    # Execute
+    res = _run(tmp_path, "subflot", **{"fault.kind": kind, "fault.partitions": "1"})
+    # Assert: partition 1's replies are rejected with a reason, the others aggregated
+    assert res["status"] == "completed"
+    for entry in res["rounds"][1:]:
+        assert [r["partition_id"] for r in entry["train_rejected"]] == [1]
+        assert sorted(entry["accounting"]) == ["0", "2", "3"]
+    arrays = _arrays(tmp_path)
+    assert all(torch.isfinite(t).all() for t in arrays.values())
+
+
+def test_submodel_scheme_refuses_a_model_without_hidden_units() -> None:
+    _, _, defaults = load_apps()
+    with pytest.raises(ValueError, match="model.name must be 'mlp' or 'cnn'"):
+        load_run_config({**defaults, "scheme": "subflot", "model.name": "logreg"})
+    with pytest.raises(ValueError, match="submodel.rates"):
+        load_run_config({**defaults, "scheme": "subflot", "submodel.rates": "0,1"})
+
+
+@pytest.mark.parametrize("mapping", ["match", "barycentric"])
+def test_subflot_runs_a_batch_norm_cnn(tmp_path: Path, mapping: str) -> None:
+    # Execute: conv channels and BN statistics are pruned and aligned too
+    res = _run(tmp_path, "subflot", **{"model.name": "cnn", "submodel.map": mapping})
+    # Assert
+    assert res["status"] == "completed"
+    assert res["final"]["accuracy"] > 0.1  # above chance (10 classes); not a quality bar
+    assert not res["rounds"][2]["train_rejected"]
+    assert all(torch.isfinite(t).all() for t in _arrays(tmp_path).values())
