@@ -41,10 +41,15 @@ bench: install
 experiment: install
 	$(BIN)/fedot experiment fedavg-digits
 
-## A local deployment (SuperLink + 2 SuperNodes on 127.0.0.1, insecure) running the app once.
+## A local deployment (SuperLink + 2 SuperNodes on 127.0.0.1) running the app once; the security
+## mode is DEPLOY_MODE=insecure|tls|auth (auth = TLS + SuperNode authentication), see docs/deploy.md.
+DEPLOY_MODE ?= insecure
+DEPLOY_CONNECTION_insecure := fedot-local
+DEPLOY_CONNECTION_tls := fedot-tls
+DEPLOY_CONNECTION_auth := fedot-auth
 deploy-local: install
-	$(BIN)/fedot cluster up --nodes 2
-	$(BIN)/fedot run fedavg --backend fedot-local --clients 2 --set rounds=3; \
+	$(BIN)/fedot cluster up --nodes 2 --mode $(DEPLOY_MODE)
+	$(BIN)/fedot run fedavg --backend $(DEPLOY_CONNECTION_$(DEPLOY_MODE)) --clients 2 --set rounds=3; \
 	  status=$$?; $(BIN)/fedot cluster down; exit $$status
 
 superlink-stop: install

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from fedot.fl.submodel import Extraction, SubmodelStrategy
+from fedot.fl.submodel import Extraction, SubmodelStrategy, submodel_template
 from fedot.subflot import ota_aggregate, ota_match, otp_extract, otp_match, static_slice
 
 __all__ = ["SubFLOT"]
@@ -92,6 +92,18 @@ class SubFLOT(SubmodelStrategy):
         return res.model, {"layers": layers}
 
     def state_dict(self) -> dict[str, Any]:
-        """Rates, sizes and every client's history (its last uploaded submodel state)."""
+        """Return the base state plus every client's history (its last uploaded submodel)."""
         return {**super().state_dict(),
                 "history": {str(p): m.state_dict() for p, m in self.history.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; histories are rebuilt at each partition's rate."""
+        state = dict(state)
+        history = state.pop("history")
+        super().load_state_dict(state)
+        assert self.template is not None
+        self.history = {}
+        for key, sub_state in history.items():
+            model = submodel_template(self.template, self.rates[int(key)])
+            model.load_state_dict(sub_state)
+            self.history[int(key)] = model

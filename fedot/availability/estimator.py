@@ -116,3 +116,20 @@ class OnlineEstimator:
         self._weights = {}
         self._increment = 1.0
         self._rounds = 0
+
+    def state_dict(self) -> dict[str, object]:
+        """Return the observations as plain lists (insertion order kept), for checkpoints."""
+        return {
+            "subsets": [np.frombuffer(k, dtype=np.int64).tolist() for k in self._weights],
+            "weights": list(self._weights.values()),
+            "increment": self._increment,
+            "rounds": self._rounds,
+        }
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        """Restore :meth:`state_dict` exactly (same support order, weights and round count)."""
+        subsets, weights = state["subsets"], state["weights"]
+        self._weights = {np.asarray(s, dtype=np.int64).tobytes(): float(w)
+                         for s, w in zip(subsets, weights, strict=True)}  # type: ignore[call-overload]
+        self._increment = float(state["increment"])  # type: ignore[arg-type]
+        self._rounds = int(state["rounds"])  # type: ignore[call-overload]

@@ -434,6 +434,11 @@ class Markov:
         """The current on/off state (a copy), or None before the first ``sample``."""
         return None if self._state is None else self._state.copy()
 
+    @state.setter
+    def state(self, value: ArrayLike | None) -> None:
+        """Set the current on/off state (a boolean mask or the ids that are on; None: unset)."""
+        self._state = None if value is None else self._as_state(value)
+
     def _step(self, state: np.ndarray, u: np.ndarray) -> np.ndarray:
         return np.where(state, u >= self.p_on_off, u < self.p_off_on)
 

@@ -17,6 +17,7 @@ from fedot.bench.aggregation import bench_aggregation_paths
 from fedot.bench.barycenter import bench_barycenter, bench_fusion
 from fedot.bench.fedavot import bench_aggregation, bench_ipfp
 from fedot.bench.rounds import bench_round_overhead
+from fedot.bench.subflot import bench_subflot
 from fedot.fl.inline import project_root, run_inline
 from fedot.fl.runner import run_flwr
 
@@ -87,12 +88,14 @@ def main() -> None:
     bary = bench_barycenter([32, 64, 128] if not args.quick else [32, 64], [2, 5, 10],
                             repeats=1 if args.quick else 3)
     fusion = bench_fusion()
+    subflot = bench_subflot([64, 256] if args.quick else [64, 256, 1024], clients=20,
+                            repeats=1 if args.quick else 3)
     args.out.mkdir(parents=True, exist_ok=True)
     _plot(overhead, backends, args.out / "bench_rounds.png")
     (args.out / "benchmarks.json").write_text(json.dumps(
         {"round_overhead": overhead, "backends": backends, "fedavot_ipfp": ipfp,
          "fedavot_aggregation": aggregation, "aggregation_paths": paths,
-         "irl_barycenter": bary, "irl_fusion": fusion}, indent=2) + "\n")
+         "irl_barycenter": bary, "irl_fusion": fusion, "subflot": subflot}, indent=2) + "\n")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
@@ -165,6 +168,7 @@ def main() -> None:
         "",
     ]
     lines += _barycenter_lines(bary, fusion)
+    lines += _subflot_lines(subflot)
     (args.out / "benchmarks.md").write_text("\n".join(lines))
 
 
@@ -193,6 +197,26 @@ def _barycenter_lines(bary: list[dict[str, Any]], fusion: dict[str, Any]) -> lis
         f"(POT log domain) {fusion['fuse_log_s'] * 1e3:.1f} ms, parameter averaging "
         f"{fusion['average_s'] * 1e3:.3f} ms: ratios {fusion['ratio_conv']:.0f}× and "
         f"{fusion['ratio_log']:.0f}×.",
+        "",
+    ]
+
+
+def _subflot_lines(rows: list[dict[str, Any]]) -> list[str]:
+    arms = ("fedavg", "heterofl", "subflot (match)", "subflot (barycentric)")
+    return [
+        "## SubFLOT server round vs HeteroFL and FedAvg",
+        "",
+        "One server round on identical models: an MLP 64 → h → h → 10, 20 clients with rates "
+        "cycling through {0, ¼, ½, ¾}; FedAvg = the weighted mean of 20 full-width state dicts; "
+        "HeteroFL = static slices out + position-based average; SubFLOT = OTP for every client + "
+        "OTA (matched or barycentric maps). Medians over repeats, arms interleaved (`fedot.bench."
+        "subflot`).",
+        "",
+        "| h | params | " + " | ".join(arms) + " |",
+        "|---|---|" + "---|" * len(arms),
+        *[f"| {r['hidden']} | {r['params']:,} | " + " | ".join(
+            f"{r[f'{a}_s'] * 1e3:.1f} ms ({r[f'{a}_ratio']:.0f}×)" for a in arms) + " |"
+          for r in rows],
         "",
     ]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from flwr.app import Array, ArrayRecord, Context, RecordDict
 
 from fedot.config import IRLConfig, RunConfig
@@ -295,3 +296,14 @@ class RewardStrategy(FedotStrategy):
     def snapshot(self) -> dict[str, np.ndarray]:
         """Return the last aggregated round's client rewards and their average (for plots)."""
         return dict(self._snapshot)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the last aggregated round's rewards (the server's ``local-*`` metrics and plot)."""
+        return {**super().state_dict(),
+                "snapshot": {k: torch.from_numpy(np.array(v)) for k, v in self._snapshot.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        state = dict(state)
+        self._snapshot = {k: v.numpy().copy() for k, v in state.pop("snapshot").items()}
+        super().load_state_dict(state)

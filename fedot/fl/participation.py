@@ -134,7 +134,13 @@ class PartialParticipation(FedotStrategy):
         expected = list(range(len(sizes)))
         if sorted(sizes) != expected:
             raise RuntimeError(f"discovery: partition ids {sorted(sizes)} are not 0..{len(sizes) - 1}")
-        self.configure_clients(np.array([sizes[i] for i in expected], dtype=np.int64))
+        found = np.array([sizes[i] for i in expected], dtype=np.int64)
+        if self.num_clients:  # restored from a checkpoint: keep p, q and the RNG where they are
+            if not np.array_equal(found, self.sizes):
+                raise RuntimeError(f"discovery: client data sizes {found.tolist()} differ from the "
+                                   f"checkpoint's {self.sizes.tolist()}")
+            return
+        self.configure_clients(found)
 
     def configure_clients(self, sizes: np.ndarray) -> None:
         """Set the clients' data sizes, then derive p, the availability model, q and the plan.
@@ -167,6 +173,39 @@ class PartialParticipation(FedotStrategy):
 
     def prepare(self) -> None:
         """Run once after discovery (hook ; FedAVOT solves its transport plan here)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return data sizes, availability RNG, Markov chain state and the online q estimate.
+
+        The data sizes (not p, q or FedAVOT's plan) are saved: :meth:`load_state_dict` derives
+        those again exactly as discovery did, then puts the RNG where the run had left it.
+        """
+        markov = self.model.state if isinstance(self.model, av.Markov) else None
+        return {
+            **super().state_dict(),
+            "participation": {
+                "sizes": self.sizes.tolist(),
+                "rng": self.rng.bit_generator.state,
+                "markov": None if markov is None else markov.tolist(),
+                "estimator": None if self.estimator is None else self.estimator.state_dict(),
+            },
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`; discovery then only maps partitions to (new) node ids."""
+        state = dict(state)
+        own = state.pop("participation")
+        super().load_state_dict(state)
+        self.rng = np.random.default_rng(derive_seed(self.seed, 0xA7A1))
+        if own["sizes"]:
+            self.configure_clients(np.asarray(own["sizes"], dtype=np.int64))
+        self.rng.bit_generator.state = own["rng"]
+        if own["markov"] is not None:
+            assert isinstance(self.model, av.Markov)
+            self.model.state = np.asarray(own["markov"], dtype=bool)
+        if own["estimator"] is not None:
+            assert self.estimator is not None
+            self.estimator.load_state_dict(own["estimator"])
 
     # ------------------------------------------------------------------------------- rounds
     def draw(self, server_round: int) -> list[int]:

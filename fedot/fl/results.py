@@ -5,6 +5,11 @@ and after every round): it evaluates the global model on the server's held-out s
 strategy recorded for the round (client metrics, rejections, aggregation time and diagnostics),
 and rewrites the files atomically. The schema is documented in ``docs/results.md``; later schemes
 add keys, never remove them.
+
+``checkpoint.pt`` is the run's single source of truth for resuming (``resume``): written atomically
+after ``results.json`` in every round, it holds the global arrays, the strategy state, the global
+RNG states and the results so far, so a resumed run rebuilds ``results.json`` from it and a kill
+at any moment (even between the two writes, or during either) loses or repeats no round.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import io
 import json
 import math
 import os
+import random
 import time
 from collections.abc import Callable, Mapping
 from logging import INFO
@@ -27,13 +33,23 @@ from flwr.common import log
 
 from fedot.fl.strategy import FedotStrategy
 
-__all__ = ["ResultsRecorder", "atomic_write", "plot_metrics", "read_results"]
+__all__ = [
+    "ResultsRecorder",
+    "atomic_write",
+    "plot_metrics",
+    "read_checkpoint",
+    "read_results",
+    "restore_rng_state",
+    "rng_state",
+]
 
 RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 PLOT_FILE = "metrics.png"
 CHECKPOINT_FILE = "checkpoint.pt"
+#: Layout version of ``checkpoint.pt`` (2: with ``results`` and ``rng``, resumable).
+CHECKPOINT_VERSION = 2
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -46,14 +62,15 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _json_ready(value: Any) -> Any:
+def _json_ready(value: Any, *, finite: bool = True) -> Any:
+    """Plain Python values (NumPy scalars unwrapped); non-finite floats → None if ``finite``."""
     if isinstance(value, Mapping):
-        return {str(k): _json_ready(v) for k, v in value.items()}
+        return {str(k): _json_ready(v, finite=finite) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
+        return [_json_ready(v, finite=finite) for v in value]
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not math.isfinite(value):
+        value = value.item()
+    if finite and isinstance(value, float) and not math.isfinite(value):
         return None
     return value
 
@@ -65,6 +82,41 @@ def _dump(obj: Any) -> bytes:
 def read_results(out_dir: str | Path) -> dict[str, Any]:
     """Load ``results.json`` of a run directory."""
     return json.loads((Path(out_dir) / RESULTS_FILE).read_text())
+
+
+def read_checkpoint(out_dir: str | Path) -> dict[str, Any]:
+    """Load ``checkpoint.pt`` of a run directory (``weights_only``: plain values and tensors).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run directory has no checkpoint.
+    ValueError
+        If the checkpoint predates resumable checkpoints (no ``results``).
+    """
+    path = Path(out_dir) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CHECKPOINT_FILE} in {out_dir} (was the run started with "
+                                "checkpoint = false, or did it stop before round 0?)")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt.get("version", 1) < CHECKPOINT_VERSION or "results" not in ckpt:
+        raise ValueError(f"{path} was written by an older fedot and cannot be resumed")
+    return ckpt
+
+
+def rng_state() -> dict[str, Any]:
+    """Return the process-wide RNG states (``random``, NumPy's legacy global, torch CPU)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 (global state)
+    return {"python": random.getstate(), "numpy": [name, keys.tolist(), pos, has_gauss, cached],
+            "torch": torch.get_rng_state()}
+
+
+def restore_rng_state(state: Mapping[str, Any]) -> None:
+    """Set the process-wide RNG states saved by :func:`rng_state`."""
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
 
 
 class ResultsRecorder:
@@ -88,6 +140,11 @@ class ResultsRecorder:
         Facts merged into ``results.json`` (data, environment, ...).
     total_rounds : int, optional
         Flower rounds of the run, for progress lines (default: the config's ``rounds``).
+    resume : Mapping[str, Any], optional
+        The checkpoint (:func:`read_checkpoint`) of the run this one continues: its results are
+        the starting point (``results.json`` is rebuilt from them) and the evaluation of its round
+        (the resumed start's initial evaluation) returns the recorded metrics without recording
+        anything.
     """
 
     def __init__(
@@ -101,6 +158,7 @@ class ResultsRecorder:
         checkpoint: bool = True,
         extra: Mapping[str, Any] | None = None,
         total_rounds: int | None = None,
+        resume: Mapping[str, Any] | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -119,10 +177,37 @@ class ResultsRecorder:
         }
         self._last = time.perf_counter()
         self._start = self._last
+        #: Round of the checkpoint this run resumed from (None: a new run).
+        self.resumed_round: int | None = None
+        if resume is not None:
+            done = resume["results"]
+            self.resumed_round = int(resume["round"])
+            self.results.update({k: v for k, v in done.items() if k not in self.results}, **{
+                "rounds": list(done["rounds"]), "final": done["final"],
+                "resumed": [*done.get("resumed", []), {"after_round": self.resumed_round,
+                                                       **({"run_id": extra["run_id"]}
+                                                          if extra and "run_id" in extra else {})}],
+            })
+            self._start = self._last - float(done.get("elapsed_s", 0.0))
+            for name in (RESULTS_FILE, METRICS_FILE, CHECKPOINT_FILE):  # left by a kill mid-write
+                for stale in self.out_dir.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
         atomic_write(self.out_dir / CONFIG_FILE, _dump(config))
+        if resume is not None:
+            self._write()
 
     def evaluate_fn(self, server_round: int, arrays: ArrayRecord) -> MetricRecord:
-        """Flower ``evaluate_fn``: evaluate, record the round, rewrite results and checkpoint."""
+        """Flower ``evaluate_fn``: evaluate, record the round, rewrite results and checkpoint.
+
+        On a resumed run, the round of the checkpoint is not evaluated again: its recorded server
+        metrics are returned.
+        """
+        if server_round == self.resumed_round:
+            self.strategy.log.pop(server_round)
+            self._last = time.perf_counter()
+            last = self.results["rounds"][-1]
+            log(INFO, "fedot: resumed after round %d/%s", server_round, self.total_rounds)
+            return MetricRecord(dict(last["server"]))
         server = {k: float(v) for k, v in self.server_eval(arrays).items()}
         now = time.perf_counter()
         logged = self.strategy.log.pop(server_round)
@@ -163,10 +248,13 @@ class ResultsRecorder:
         buf = io.BytesIO()
         torch.save(
             {
+                "version": CHECKPOINT_VERSION,
                 "round": server_round,
                 "arrays": {k: torch.from_numpy(a.numpy()) for k, a in arrays.items()},
                 "strategy_state": self.strategy.state_dict(),
                 "config": self.results["config"],
+                "results": _json_ready(self.results, finite=False),
+                "rng": rng_state(),
             },
             buf,
         )

@@ -178,6 +178,7 @@ class SubmodelStrategy(FedotStrategy):
         """Query every node once for its partition id, data size and (optional) pruning rate."""
         messages = [Message(RecordDict({keys.CONFIG: ConfigRecord()}), node, MessageType.QUERY)
                     for node in grid.get_node_ids()]
+        restored = dict(self.rates)
         for reply in grid.send_and_receive(messages):
             pid = None if reply.has_error() else partition_of(reply.content)
             if pid is None:
@@ -195,6 +196,10 @@ class SubmodelStrategy(FedotStrategy):
                                  f"{NODE_RATE_KEY}={self.rates[pid]}; allowed: [0, 1)")
         if not self.nodes:
             raise RuntimeError("discovery: no node answered with a partition id")
+        changed = {p: (r, self.rates[p]) for p, r in restored.items()
+                   if p in self.rates and self.rates[p] != r}
+        if changed:  # a resumed run whose nodes now declare other rates
+            raise RuntimeError(f"discovery: rates changed since the checkpoint {changed}")
         self.log.setup.update({"rates": {str(p): r for p, r in sorted(self.rates.items())},
                                "sizes": {str(p): s for p, s in sorted(self.sizes.items())}})
         log(INFO, "%s: %d clients, rates %s", self.scheme, len(self.nodes),
@@ -291,6 +296,20 @@ class SubmodelStrategy(FedotStrategy):
 
     # ------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Rates and data sizes per partition (node ids are transient and not kept)."""
-        return {"rates": {str(p): r for p, r in self.rates.items()},
-                "sizes": {str(p): s for p, s in self.sizes.items()}}
+        """Return rates and data sizes per partition, and the last personalised metrics.
+
+        Node ids are transient and not kept: discovery maps partitions to nodes again.
+        """
+        return {**super().state_dict(), "submodel": {
+            "rates": {str(p): r for p, r in self.rates.items()},
+            "sizes": {str(p): s for p, s in self.sizes.items()},
+            "personal": dict(self._personal)}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (discovery then re-maps partitions to node ids)."""
+        state = dict(state)
+        own = state.pop("submodel")
+        super().load_state_dict(state)
+        self.rates = {int(p): float(r) for p, r in own["rates"].items()}
+        self.sizes = {int(p): int(s) for p, s in own["sizes"].items()}
+        self._personal = {k: float(v) for k, v in own["personal"].items()}

@@ -128,12 +128,16 @@ class ServerTask:
         JSON-ready facts about the data/environments, merged into ``results.json``.
     finalize : Callable[[Path, ArrayRecord], None], optional
         Writes the task's extra artefacts (plots) to the run directory after the last round.
+    resume_after : Callable[[int], None], optional
+        Called once when a run resumes after round r, before any evaluation: the next
+        ``evaluate`` call is of round r + 1 (a task that counts its evaluations sets its count).
     """
 
     initial_arrays: ArrayRecord
     evaluate: Callable[[ArrayRecord], Mapping[str, float]]
     info: dict[str, Any] = field(default_factory=dict)
     finalize: Callable[[Path, ArrayRecord], None] | None = None
+    resume_after: Callable[[int], None] | None = None
 
 
 def classifier_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:

@@ -128,3 +128,29 @@ def test_subflot_runs_a_batch_norm_cnn(tmp_path: Path, mapping: str) -> None:
     assert res["final"]["accuracy"] > 0.1  # above chance (10 classes); not a quality bar
     assert not res["rounds"][2]["train_rejected"]
     assert all(torch.isfinite(t).all() for t in _arrays(tmp_path).values())
+
+
+def test_mixed_rates_with_a_client_that_skips_a_round(tmp_path: Path, monkeypatch) -> None:
+    # Prepare: partition 1 is unreachable during round 2 only (disconnected, no reply)
+    from fedot.fl import inline
+
+    original = inline.InlineGrid.send_and_receive
+
+    def flaky(self, messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+        messages = list(messages)
+        rounds = {int(m.content["config"]["server-round"]) for m in messages
+                  if m.metadata.message_type == "train"}
+        self.offline = {inline._FIRST_NODE_ID + 1} if rounds == {2} else set()
+        return original(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(inline.InlineGrid, "send_and_receive", flaky)
+    # Execute
+    res = _run(tmp_path, "subflot", rounds=3)
+    # Assert: round 2 aggregates the three others; in round 3 partition 1 is back and its
+    # submodel is extracted from its round-1 history (no cold start), at its own rate
+    assert res["status"] == "completed"
+    assert sorted(res["rounds"][1]["accounting"]) == ["0", "1", "2", "3"]
+    assert sorted(res["rounds"][2]["accounting"]) == ["0", "2", "3"]
+    assert sorted(res["rounds"][3]["accounting"]) == ["0", "1", "2", "3"]
+    assert res["rounds"][3]["extraction"]["1"]["cold_start"] is False
+    assert len(set(res["setup"]["rates"].values())) > 1  # mixed rates
