@@ -12,7 +12,6 @@ strategy's ``round_offset``), so the results equal those of an uninterrupted run
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from logging import INFO
@@ -31,7 +30,7 @@ from fedot.fl.results import (
     read_results,
     restore_rng_state,
 )
-from fedot.fl.strategy import FedotStrategy
+from fedot.fl.strategy import FedotStrategy, wait_for_nodes
 
 __all__ = ["ResumeError", "load_resume", "resolve_out_dir", "run_server", "wait_for_nodes"]
 
@@ -93,29 +92,6 @@ def load_resume(cfg: RunConfig, total_rounds: int) -> tuple[Path, dict[str, Any]
             raise ResumeError(f"nothing to resume: {out_dir} is complete (all {total_rounds} "
                               "rounds recorded)")
     return out_dir, ckpt
-
-
-def wait_for_nodes(grid: Grid, expected: int, timeout: float, poll: float = 0.5) -> list[int]:
-    """Wait until ``expected`` nodes are connected, at most ``timeout`` seconds.
-
-    Raises
-    ------
-    TimeoutError
-        Naming how many nodes connected and the config key to change (Flower's own wait has no
-        timeout and would hang forever).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        nodes = list(grid.get_node_ids())
-        if len(nodes) >= expected:
-            return nodes
-        if time.monotonic() >= deadline:
-            raise TimeoutError(
-                f"only {len(nodes)} of clients={expected} nodes connected within "
-                f"wait-timeout={timeout}s: start more SuperNodes, or set clients={len(nodes)} "
-                "(in simulation, clients must equal num-supernodes)"
-            )
-        time.sleep(poll)
 
 
 def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[FedotStrategy]]) -> Path:

@@ -47,6 +47,33 @@ from fedot.fl.validation import (
 __all__ = ["FedotStrategy", "NoValidRepliesError", "RoundLog"]
 
 
+def wait_for_nodes(grid: Grid, expected: int, timeout: float, poll: float = 0.5, *,
+                   key: str = "clients") -> list[int]:
+    """Wait until ``expected`` nodes are connected, at most ``timeout`` seconds.
+
+    Used before the first round (for ``clients`` nodes) and before every round's sampling (for
+    the quorum ``min-replies``: nodes may have died since), because Flower's own wait for
+    ``min_available_nodes`` has no timeout and would hang forever.
+
+    Raises
+    ------
+    TimeoutError
+        Naming how many nodes connected and the config ``key`` that asked for ``expected``.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        nodes = list(grid.get_node_ids())
+        if len(nodes) >= expected:
+            return nodes
+        if time.monotonic() >= deadline:
+            raise TimeoutError(
+                f"only {len(nodes)} of {key}={expected} nodes connected within "
+                f"wait-timeout={timeout}s: start more SuperNodes, or set {key}={len(nodes)} "
+                "(in simulation, clients must equal num-supernodes)"
+            )
+        time.sleep(poll)
+
+
 class NoValidRepliesError(RuntimeError):
     """Raised when every train reply of a round was rejected; the message lists the reasons."""
 
@@ -102,6 +129,7 @@ class FedotStrategy(FedAvg):
         fraction_evaluate: float = 1.0,
         min_available_nodes: int = 2,
         min_replies: int = 1,
+        wait_timeout: float = 120.0,
     ) -> None:
         super().__init__(
             fraction_train=fraction_train,
@@ -116,6 +144,7 @@ class FedotStrategy(FedAvg):
         self.local = local
         self.seed = seed
         self.min_replies = min_replies
+        self.wait_timeout = wait_timeout
         self.log = RoundLog()
         self._spec: ArraySpec | None = None
         #: Per phase: the round and the destination nodes of the messages last sent (``*_missing``).
@@ -131,8 +160,8 @@ class FedotStrategy(FedAvg):
         """Return the constructor arguments taken from the run config (schemes add their section)."""
         return {
             "local": cfg.local, "seed": cfg.seed, "fraction_train": cfg.fraction_train,
-            "fraction_evaluate": cfg.fraction_evaluate, "min_available_nodes": cfg.clients,
-            "min_replies": cfg.min_replies,
+            "fraction_evaluate": cfg.fraction_evaluate, "min_available_nodes": cfg.min_replies,
+            "min_replies": cfg.min_replies, "wait_timeout": cfg.wait_timeout,
         }
 
     # ----------------------------------------------------------------------------- hooks to extend
@@ -272,6 +301,7 @@ class FedotStrategy(FedAvg):
         """Remember the global arrays and send them with this round's client settings."""
         self._spec = array_specs(arrays)
         config = ConfigRecord({**config, **self.client_config(server_round)})
+        wait_for_nodes(grid, self.min_available_nodes, self.wait_timeout, key="min-replies")
         with self._seeded(server_round, 0):
             messages = list(super().configure_train(server_round, arrays, config, grid))
         self._sent["train"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
@@ -282,6 +312,8 @@ class FedotStrategy(FedAvg):
     ) -> Iterable[Message]:
         """Send the global arrays for federated evaluation (seeded sampling)."""
         config = ConfigRecord({**config, **self.client_config(server_round)})
+        if self.fraction_evaluate > 0:
+            wait_for_nodes(grid, self.min_available_nodes, self.wait_timeout, key="min-replies")
         with self._seeded(server_round, 1):
             messages = list(super().configure_evaluate(server_round, arrays, config, grid))
         self._sent["evaluate"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])

@@ -114,7 +114,7 @@ class SubmodelStrategy(FedotStrategy):
         self.nodes: dict[int, int] = {}  # partition id → Flower node id
         self.sizes: dict[int, int] = {}
         self.rates: dict[int, float] = {}
-        self._sent: dict[int, tuple[ArraySpec, Mapping[str, torch.Tensor]]] = {}
+        self._submodels: dict[int, tuple[ArraySpec, Mapping[str, torch.Tensor]]] = {}
         self._global: torch.nn.Module | None = None
         self._personal: dict[str, float] = {}
 
@@ -166,7 +166,7 @@ class SubmodelStrategy(FedotStrategy):
         over the clients holding it, with the indices sent in :meth:`configure_train`.
         """
         assert self.spec is not None
-        contributions = [(m.state_dict(), self._sent[pid][1], w)
+        contributions = [(m.state_dict(), self._submodels[pid][1], w)
                          for pid, m, w in zip(partition_ids, models, weights, strict=True)]
         state = positional_aggregate(global_model.state_dict(), contributions, spec=self.spec)
         merged = copy.deepcopy(global_model)
@@ -216,7 +216,7 @@ class SubmodelStrategy(FedotStrategy):
         self._spec = array_specs(arrays)
         self._global = load_arrays(copy.deepcopy(self.template), arrays)
         connected = set(grid.get_node_ids())
-        self._sent = {}
+        self._submodels = {}
         messages, extraction = [], {}
         base = {**config, **self.client_config(server_round), keys.SERVER_ROUND: server_round,
                 LAM_KEY: self.sar_strength()}
@@ -226,7 +226,7 @@ class SubmodelStrategy(FedotStrategy):
             rate = self.rates[pid]
             model, indices, diag = self.extract(server_round, pid, rate, self._global)
             record = to_arrays(model)
-            self._sent[pid] = (array_specs(record), indices)
+            self._submodels[pid] = (array_specs(record), indices)
             if diag:
                 extraction[str(pid)] = diag
             content = RecordDict({self.arrayrecord_key: record, self.configrecord_key:
@@ -234,13 +234,15 @@ class SubmodelStrategy(FedotStrategy):
             messages.append(Message(content, self.nodes[pid], MessageType.TRAIN))
         if extraction:
             self.log.entry(server_round)["extraction"] = extraction
+        self._sent["train"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
         return messages
 
     def reply_spec(self) -> Callable[[RecordDict], ArraySpec | None]:
         """Return the check for a reply: exactly the arrays sent to its partition."""
         def expected(content: RecordDict) -> ArraySpec:
             pid = partition_of(content)
-            return self._sent[pid][0] if pid in self._sent else {"<no submodel sent>": ((), "")}
+            return (self._submodels[pid][0] if pid in self._submodels
+                    else {"<no submodel sent>": ((), "")})
 
         return expected
 

@@ -65,3 +65,45 @@ def test_quorum_counts_only_finite_replies(tmp_path: Path) -> None:
     assert [r["partition_id"] for r in entry["train_rejected"]] == [1]
     assert "min-replies=2" in entry["skipped"]
     assert entry["server"] == res["rounds"][0]["server"]
+
+
+def _lose_node_from_round(monkeypatch: pytest.MonkeyPatch, partition: int, first: int) -> None:
+    """Disconnect partition ``partition``'s node from round ``first`` on (inline grid)."""
+    from fedot.fl import inline
+
+    original = inline.InlineGrid.send_and_receive
+
+    def lossy(self, messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+        messages = list(messages)
+        rounds = {int(m.content["config"]["server-round"]) for m in messages
+                  if "config" in m.content and "server-round" in m.content["config"]}
+        if rounds and max(rounds) >= first:
+            self.offline = {inline._FIRST_NODE_ID + partition}
+        return original(self, messages, *args, **kwargs)
+
+    monkeypatch.setattr(inline.InlineGrid, "send_and_receive", lossy)
+
+
+def test_node_lost_for_good_does_not_stall_the_run(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: 3 clients; partition 2 disappears after round 1 (Flower's own wait for
+    # min_available_nodes = clients would hang forever here)
+    _lose_node_from_round(monkeypatch, 2, 2)
+    # Execute
+    run_inline({"clients": 3, "rounds": 3, "local.epochs": 1, "out-dir": str(tmp_path)}, 3)
+    # Assert: later rounds aggregate the two nodes left
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "completed"
+    parts = [sorted(c["partition_id"] for c in e["clients"]) for e in res["rounds"][1:]]
+    assert parts[0] == [0, 1, 2] and parts[1] == parts[2] == [0, 1]
+
+
+def test_too_few_nodes_for_the_quorum_times_out_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Prepare: the quorum needs all 3 nodes; one is lost after round 1
+    _lose_node_from_round(monkeypatch, 2, 2)
+    # Execute / Assert: a bounded wait and a clear error, not a hang
+    with pytest.raises(TimeoutError, match="min-replies=3"):
+        run_inline({"clients": 3, "rounds": 3, "local.epochs": 1, "min-replies": 3,
+                    "wait-timeout": 0.5, "out-dir": str(tmp_path)}, 3)

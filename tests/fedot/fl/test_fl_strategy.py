@@ -56,7 +56,8 @@ def test_from_config_takes_the_run_config_settings() -> None:
     # Assert
     assert isinstance(strategy, FedAvg) and isinstance(strategy, FedotStrategy)
     assert strategy.scheme == "fedavg"
-    assert (strategy.seed, strategy.min_available_nodes) == (7, 4)
+    # Flower's own wait (no timeout) only for the quorum; fedot waits for `clients` itself
+    assert (strategy.seed, strategy.min_available_nodes, strategy.wait_timeout) == (7, 1, 120.0)
     assert (strategy.fraction_train, strategy.fraction_evaluate) == (0.5, 0.25)
     assert strategy.local == LocalConfig(lr=0.05, epochs=3)
     assert strategy.weighted_by_key == keys.NUM_EXAMPLES
@@ -76,7 +77,7 @@ def test_hyperparameters_contain_local_settings() -> None:
         "seed": 11,
         "fraction_train": 1.0,
         "fraction_evaluate": 1.0,
-        "min_available_nodes": 3,
+        "min_available_nodes": 1,
         "min_replies": 1,
         "local.epochs": 2,
         "local.batch-size": 32,
