@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -246,6 +246,10 @@ class RewardStrategy(FedotStrategy):
     **kwargs
         Passed to :class:`~fedot.fl.strategy.FedotStrategy`.
     """
+
+    #: :meth:`fuse` validates its inputs (and raises on NaN/Inf) instead of letting a non-finite
+    #: reward show in the result, so every reply is screened for finiteness first.
+    linear_aggregation: ClassVar[bool] = False
 
     def __init__(self, *, irl: IRLConfig, **kwargs: Any) -> None:
         super().__init__(**kwargs)

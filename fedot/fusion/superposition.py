@@ -82,7 +82,7 @@ __all__ = [
     "make_teacher",
     "neuron_purity",
     "planar_rotation",
-    "procrustes_align",
+    "activation_map_align",
     "run_pair",
     "sample_inputs",
     "train_student",
@@ -92,7 +92,8 @@ HIDDEN_GROUP = "2"
 """Permutation group (module name) of the linear hidden layer :math:`h` in the teacher/student nets."""
 
 PAIR_METHODS: tuple[str, ...] = (
-    "average", "ot-weights", "ot-activations", "rebasin", "sae-ot", "act-procrustes",
+    "average", "ot-weights", "ot-activations", "rebasin", "sae-ot", "sae-ot-lstsq",
+    "act-procrustes", "act-lstsq",
 )
 """Pair-fusion methods of :func:`run_pair` (besides the ``ensemble`` reference)."""
 
@@ -142,7 +143,7 @@ class SuperpositionConfig:
     student_width: int = 4
     student_steps: int = 2000
     student_batch: int = 256
-    student_lr: float = 3e-3
+    student_lr: float = 1e-2
     probe_size: int = 4096
     test_size: int = 4096
     sae_features: int | None = None
@@ -316,21 +317,36 @@ def train_student(
                             "loss_hint": sum(tail_hint) / len(tail_hint)}
 
 
-def procrustes_align(model: nn.Module, target: nn.Module, *, layer: str, probe: Tensor) -> tuple[nn.Module, Tensor]:
-    r"""Align ``layer`` by orthogonal Procrustes on probe activations, the rest by OTFusion (weights).
+def activation_map_align(
+    model: nn.Module, target: nn.Module, *, layer: str, probe: Tensor, kind: str = "orthogonal"
+) -> tuple[nn.Module, Tensor]:
+    r"""Align ``layer`` by a map fitted on probe activations, the other groups by OTFusion (weights).
 
-    The non-feature baseline of :mod:`fedot.fusion.sae`: :math:`M = \arg\min_{M^\top M = I}
-    \sum_n \|M (h_A(x_n) - \bar h_A) - (h_B(x_n) - \bar h_B)\|^2` (polar factor of
-    :math:`H_B^\top H_A`), applied like the SAE map. Returns the aligned model and :math:`M`.
+    The non-feature baselines of :mod:`fedot.fusion.sae`, on centred activations
+    :math:`H_A` (model) and :math:`H_B` (target), rows = probe inputs:
+    ``kind="orthogonal"``: :math:`M = \arg\min_{M^\top M = I} \|H_A M^\top - H_B\|_F` (polar factor of
+    :math:`H_B^\top H_A`, orthogonal Procrustes); ``kind="lstsq"``: :math:`M = H_B^\top H_A
+    (H_A^\top H_A)^{-1}` (least squares, any invertible map). Applied like the SAE map
+    (producers :math:`W \mapsto M W`, consumers :math:`W' \mapsto W' M^+`). Returns the aligned model
+    and :math:`M` (maps the model's hidden layer to the target's).
     """
+    if kind not in ("orthogonal", "lstsq"):
+        raise ValueError(f"kind must be 'orthogonal' or 'lstsq', got {kind!r}")
     spec = spec_for(target)
     h_a = activations(model, spec, probe, (layer,))[layer].T.double()
     h_b = activations(target, spec, probe, (layer,))[layer].T.double()
     h_a, h_b = h_a - h_a.mean(0), h_b - h_b.mean(0)
-    u, _, vh = torch.linalg.svd(h_b.T @ h_a, full_matrices=False)
-    m_map = (u @ vh).to(_reference(target).dtype)
-    gmap = GroupMap(forward=m_map, backward=m_map)
     ref = _reference(target)
+    if kind == "orthogonal":
+        u, _, vh = torch.linalg.svd(h_b.T @ h_a, full_matrices=False)
+        m_map = u @ vh
+        back = m_map
+    else:
+        gram = h_a.T @ h_a
+        gram += 1e-8 * float(torch.trace(gram)) / gram.shape[0] * torch.eye(gram.shape[0], dtype=gram.dtype)
+        m_map = torch.linalg.solve(gram, h_a.T @ h_b).T
+        back = torch.linalg.pinv(m_map).T
+    gmap = GroupMap(forward=m_map.to(ref.dtype), backward=back.to(ref.dtype))
     with torch.no_grad():
         state, _, _, _ = align_state(_state(model, ref), _state(target, ref), spec,
                                      _Options("weights", "exact", 0.01, "uniform", 10_000, None),
@@ -357,11 +373,13 @@ def run_pair(cfg: SuperpositionConfig, seed: int) -> dict[str, Any]:
     r"""One teacher family, two students (A: ``k = 0``, B: ``k = 1``), every pair-fusion method.
 
     Every method aligns B to A and averages the pair (equal weights; for two models this is exactly
-    one-iteration :func:`fedot.fusion.fuse` with target A). Methods: ``average`` (no alignment),
-    ``ot-weights`` / ``ot-activations`` (OTFusion, exact), ``rebasin`` (weight matching), ``sae-ot``
-    (:func:`fedot.fusion.sae_align` on the hidden layer, ``map="orthogonal"``; first layer by
-    OTFusion/weights), ``act-procrustes`` (:func:`procrustes_align`); reference ``ensemble`` (mean
-    of the two students' logits).
+    one-iteration :func:`fedot.fusion.fuse` with target A). Methods (:data:`PAIR_METHODS`):
+    ``average`` (no alignment), ``ot-weights`` / ``ot-activations`` (OTFusion, exact; the hidden
+    layer can only be permuted), ``rebasin`` (weight matching), ``sae-ot`` / ``sae-ot-lstsq``
+    (:func:`fedot.fusion.sae_align` on the hidden layer with ``map="orthogonal"`` / ``"lstsq"``,
+    the same two SAEs; first layer by OTFusion/weights), ``act-procrustes`` / ``act-lstsq``
+    (:func:`activation_map_align`: the same map kinds fitted directly on probe activations, no
+    features); reference ``ensemble`` (mean of the two students' logits).
 
     Returns
     -------
@@ -419,7 +437,8 @@ def run_pair(cfg: SuperpositionConfig, seed: int) -> dict[str, Any]:
                                                        "map_error": math.nan, "time_s": 0.0}}
     d = cfg.hidden
     m_feat, k_feat = cfg.sae_options()
-    sae_info: dict[str, float] = {}
+    sae_info: dict[str, float] = {"features": m_feat, "k": k_feat}
+    saes: tuple[Any, Any] | None = None
     for method in PAIR_METHODS:
         t0 = time.perf_counter()
         m_map: Tensor | None = None
@@ -435,13 +454,17 @@ def run_pair(cfg: SuperpositionConfig, seed: int) -> dict[str, Any]:
             rb = weight_matching(b, a, seed=seed)
             aligned = rb.model
             m_map = _perm_matrix(rb.permutations[HIDDEN_GROUP], d)
-        elif method == "sae-ot":
+        elif method in ("sae-ot", "sae-ot-lstsq"):
+            kind = "orthogonal" if method == "sae-ot" else "lstsq"
             sres = sae_align(b, a, layer=HIDDEN_GROUP, probe=probe, features=m_feat, k=k_feat,
-                             steps=cfg.sae_steps, seed=seed, map="orthogonal")
+                             steps=cfg.sae_steps, seed=seed, map=kind,
+                             sae_model=saes[0] if saes else None, sae_target=saes[1] if saes else None)
+            saes = (sres.sae_model, sres.sae_target)  # trained once, reused by the lstsq variant
             aligned, m_map = sres.model, sres.map
-            sae_info = {"probe_map_error": float(sres.map_error), "features": m_feat, "k": k_feat}
+            sae_info[f"probe_map_error_{kind}"] = float(sres.map_error)
         else:
-            aligned, m_map = procrustes_align(b, a, layer=HIDDEN_GROUP, probe=probe)
+            kind = "orthogonal" if method == "act-procrustes" else "lstsq"
+            aligned, m_map = activation_map_align(b, a, layer=HIDDEN_GROUP, probe=probe, kind=kind)
         fused = _average(a, aligned)
         elapsed = time.perf_counter() - t0
         with torch.no_grad():

@@ -159,16 +159,16 @@ def test_supernode_trusting_another_ca_cannot_connect(auth_cluster: Cluster, tmp
 
 def test_killed_supernode_is_named_and_the_run_completes(auth_cluster: Cluster,
                                                          tmp_path: Path) -> None:
-    # Runs last: it kills supernode-2. clients=2 is the number of nodes the server waits for and
-    # keeps available for sampling (Flower's sample_nodes waits without a timeout for
-    # min_available_nodes, so clients=3 would hang once the dead node is reported offline).
+    # Runs last: it kills supernode-2 during round 1 of a 2-round run with clients=3. Round 2 must
+    # go on with the two nodes left: fedot's strategies wait (bounded) only for the min-replies
+    # quorum, not for Flower's min_available_nodes = clients, which would wait forever.
     out = tmp_path / "run"
     log = tmp_path / "run.log"
     victim = auth_cluster.pids()["supernode-2"]
     with open(log, "wb") as fh:
         run = subprocess.Popen(
-            [str(BIN / "fedot"), "run", "fedavg", "--backend", CONNECTION, "--clients", "2",
-             "--set", "rounds=1", "--set", "round-timeout=240", "--out", str(out)],
+            [str(BIN / "fedot"), "run", "fedavg", "--backend", CONNECTION, "--clients", "3",
+             "--set", "rounds=2", "--set", "round-timeout=240", "--out", str(out)],
             env=auth_cluster.env, cwd=project_root(), stdout=fh, stderr=subprocess.STDOUT,
             start_new_session=True)
     try:
@@ -187,9 +187,12 @@ def test_killed_supernode_is_named_and_the_run_completes(auth_cluster: Cluster,
     # Assert: completed with the two live nodes; the killed node is named as missing
     res = _results(out)
     dead = auth_cluster.info["node_ids"]["supernode-2"]
-    [entry] = res["rounds"][1:]
+    entry, after = res["rounds"][1:]
     assert res["status"] == "completed"
     assert entry["train_missing"] == [dead]
     assert sorted(c["partition_id"] for c in entry["clients"]) == [0, 1]
     assert dead not in {c["node_id"] for c in entry["clients"]}
     assert "Node Unavailable" in entry["train_rejected"][0]["reason"]  # Flower's own error reply
+    # round 2 goes on with the live nodes (the dead one, if still listed, is named again)
+    assert sorted(c["partition_id"] for c in after["clients"]) == [0, 1]
+    assert set(after["train_missing"]) <= {dead}

@@ -16,6 +16,19 @@ SCHEMES = {
     "fedavg": {},
     "fedavot": {"participation.k": 4, "participation.availability": "k-of-n"},
 }
+#: Every other scheme, at its smallest: the same faults through its own client task and strategy.
+OTHER_SCHEMES = {
+    "otfusion": {"model.hidden": 16, "local.epochs": 1},
+    "subflot": {"model.hidden": 16, "local.epochs": 1},
+    "heterofl": {"model.hidden": 16, "local.epochs": 1},
+    "fedrolex": {"model.hidden": 16, "local.epochs": 1},
+    "irl-barycenter": {"irl.grid-size": 6, "irl.demos": 20, "irl.iterations": 20},
+    "irl-average": {"irl.grid-size": 6, "irl.demos": 20, "irl.iterations": 20},
+    "ffm": {"ffm.samples": 400, "ffm.eval-samples": 100, "ffm.local-steps": 2,
+            "ffm.batch-size": 32, "ffm.hidden": 16, "ffm.layers": 1, "ffm.eval-every": 2,
+            "ffm.nfe": "1,2", "ffm.coupling": "got", "ffm.potential-rounds": 1,
+            "ffm.candidates": 16},
+}
 
 
 @pytest.mark.filterwarnings("ignore::fedot.ot.MaskedSinkhornWarning")
@@ -33,6 +46,23 @@ def test_injected_fault_is_quarantined(tmp_path: Path, scheme: str, kind: str) -
         assert REASON[kind] in rejection["reason"]
         assert rejection["partition_id"] in (1, None)  # a crashed client sends no identity
         assert 1 not in [c["partition_id"] for c in entry["clients"]]
+    assert all(math.isfinite(v) for v in res["final"].values())
+
+
+@pytest.mark.parametrize("scheme", list(OTHER_SCHEMES))
+@pytest.mark.parametrize("kind", list(REASON))
+def test_every_scheme_quarantines_injected_faults(tmp_path: Path, scheme: str, kind: str) -> None:
+    # Execute: partition 1 misbehaves every round (ffm: in the potential round and the flow round)
+    run_inline({"scheme": scheme, "clients": 3, "rounds": 1 if scheme == "ffm" else 2,
+                "out-dir": str(tmp_path), "fault.kind": kind, "fault.partitions": "1",
+                **OTHER_SCHEMES[scheme]}, 3)
+    res = json.loads((tmp_path / "results.json").read_text())
+    # Assert
+    assert res["status"] == "completed"
+    for entry in res["rounds"][1:]:
+        [rejection] = entry["train_rejected"]
+        assert REASON[kind] in rejection["reason"]
+        assert 1 not in [c["partition_id"] for c in entry.get("clients", [])]
     assert all(math.isfinite(v) for v in res["final"].values())
 
 
