@@ -34,10 +34,12 @@ __all__ = ["SubFLOT"]
 def _layers(diagnostics: Any) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, list[float]]] = {}
     for d in diagnostics:
-        g = out.setdefault(d.group, {"cost": [], "marginal_error": []})
+        g = out.setdefault(d.group, {"cost": [], "marginal_error": [], "off_identity": []})
         g["cost"].append(float(d.cost))
         g["marginal_error"].append(float(d.marginal_error))
-    return {name: {k: float(np.mean(v)) for k, v in g.items()} for name, g in out.items()}
+        g["off_identity"].append(float(d.off_identity))
+    return {name: {k: float(np.nanmean(v)) if v else float("nan") for k, v in g.items()}
+            for name, g in out.items()}
 
 
 class SubFLOT(SubmodelStrategy):

@@ -121,8 +121,14 @@ class SuperpositionConfig:
     student_width : int
         Students' first (ReLU) layer has ``student_width * n`` units (over-parametrised: with only
         ``n`` units, students trained from scratch leave features unlearned).
-    student_steps, student_batch, student_lr
-        Student training (Adam, fresh inputs every step).
+    student_steps, student_batch, student_lr, student_optimizer
+        Student training (Adam or SGD with momentum 0.9, cosine learning-rate decay, fresh inputs
+        every step).
+    accept_loss, max_tries : float, int
+        A student whose final training loss (logit MSE + hint MSE, last 100 steps) exceeds
+        ``accept_loss`` — typically one planted feature left unlearned (hint MSE ≈ 1/d) — is
+        retrained from a new init seed, up to ``max_tries`` times in all; the best try is kept and
+        the number of tries is reported.
     probe_size : int
         Inputs (fresh draws from the input distribution) used by the activation metric, the SAEs
         and the activation Procrustes baseline.
@@ -140,10 +146,13 @@ class SuperpositionConfig:
     classes: int = 10
     angle: float = 0.0
     hint: float = 1.0
-    student_width: int = 4
-    student_steps: int = 2000
+    student_width: int = 16
+    student_steps: int = 3000
     student_batch: int = 256
     student_lr: float = 1e-2
+    student_optimizer: str = "adam"
+    accept_loss: float = 1e-2
+    max_tries: int = 3
     probe_size: int = 4096
     test_size: int = 4096
     sae_features: int | None = None
@@ -293,7 +302,10 @@ def train_student(
     """
     width = cfg.student_width * teacher[0].out_features
     student = student_network(cfg.input_dim, width, cfg.hidden, cfg.classes, seed=seed)
-    opt = torch.optim.Adam(student.parameters(), lr=cfg.student_lr)
+    if cfg.student_optimizer == "adam":
+        opt: torch.optim.Optimizer = torch.optim.Adam(student.parameters(), lr=cfg.student_lr)
+    else:
+        opt = torch.optim.SGD(student.parameters(), lr=cfg.student_lr, momentum=0.9)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.student_steps)
     g = _gen([seed, 2])
     tail_out, tail_hint = [], []
@@ -398,9 +410,18 @@ def run_pair(cfg: SuperpositionConfig, seed: int) -> dict[str, Any]:
     teachers = [teacher.network(r) for r in rots]
     students, train_info = [], []
     for k in range(2):
-        s, info = train_student(teachers[k], cfg, seed=1000 * seed + 10 + k)
-        students.append(s)
-        train_info.append(info)
+        best: tuple[float, nn.Sequential, dict[str, float]] | None = None
+        for attempt in range(max(1, cfg.max_tries)):
+            s, info = train_student(teachers[k], cfg, seed=1000 * seed + 10 + k + 100 * attempt)
+            total = info["loss_out"] + (info["loss_hint"] if cfg.hint > 0 else 0.0)
+            info = {**info, "tries": attempt + 1}
+            if best is None or total < best[0]:
+                best = (total, s, info)
+            if total <= cfg.accept_loss:
+                break
+        assert best is not None
+        students.append(best[1])
+        train_info.append(best[2])
     a, b = students
     g_data = _gen([seed, 4])
     probe = sample_inputs(cfg.probe_size, cfg.input_dim, g_data)
