@@ -112,7 +112,8 @@ _SUPERPOSITION = {
        for r in (1.0, 2.0, 4.0)},
     "no-hint": ("no-hint", 0.0, _SUP.with_(hint=0.0)),
 }
-_SUP_QUICK_BASE = _SUP.with_(student_steps=300, sae_steps=200, probe_size=1024, test_size=1024)
+_SUP_QUICK_BASE = _SUP.with_(student_steps=300, max_tries=1, sae_steps=200, probe_size=1024,
+                             test_size=1024)
 _SUPERPOSITION_QUICK = {
     "angle=0pi": ("angle", 0.0, _SUP_QUICK_BASE),
     "angle=0.5pi": ("angle", math.pi / 2, _SUP_QUICK_BASE.with_(angle=math.pi / 2)),

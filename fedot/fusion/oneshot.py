@@ -41,9 +41,11 @@ The pipeline of the one-shot experiments of issue 4 (``fedot fusion-experiment f
 from __future__ import annotations
 
 import copy
+import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -51,7 +53,7 @@ import torch
 from torch import Tensor, nn
 
 from fedot.data import LoadedDataset, label_counts, load_dataset, partition_indices
-from fedot.fusion.align import fuse
+from fedot.fusion.align import LayerDiagnostics, fuse, fuse_detailed
 from fedot.fusion.rebasin import weight_matching
 from fedot.fusion.sae import fuse_sae
 from fedot.fusion.spec import spec_for
@@ -61,8 +63,13 @@ __all__ = [
     "METHODS",
     "OneShotConfig",
     "PredictionEnsemble",
+    "SavedFusion",
     "average_models",
+    "build_from_state",
     "fuse_method",
+    "fuse_saved",
+    "infer_architecture",
+    "load_state",
     "make_shards",
     "run_oneshot",
     "train_parents",
@@ -138,7 +145,7 @@ class OneShotConfig:
             raise ValueError("probe_size must be >= 1 and finetune_epochs >= 0")
 
     def with_(self, **changes: Any) -> OneShotConfig:
-        """A copy with ``changes`` applied."""
+        """Return a copy with ``changes`` applied."""
         return replace(self, **changes)
 
 
@@ -155,7 +162,8 @@ class PredictionEnsemble(nn.Module):
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
-        w = torch.ones(len(members)) if weights is None else torch.as_tensor(weights, dtype=torch.float32)
+        w = (torch.ones(len(members)) if weights is None
+             else torch.as_tensor(weights, dtype=torch.float32))
         self.register_buffer("weights", w / w.sum())
 
     def forward(self, x: Tensor) -> Tensor:
@@ -251,7 +259,9 @@ def _metrics(model: nn.Module, dataset: LoadedDataset, ens_pred: Tensor | None) 
     return out
 
 
-def _finetune(model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: OneShotConfig, seed: int) -> nn.Module:
+def _finetune(
+    model: nn.Module, x: np.ndarray, y: np.ndarray, cfg: OneShotConfig, seed: int
+) -> nn.Module:
     out = copy.deepcopy(model)
     train(out, x, y, epochs=cfg.finetune_epochs, batch_size=cfg.batch_size,
           lr=cfg.finetune_lr if cfg.finetune_lr is not None else cfg.lr, optimizer=cfg.optimizer,
@@ -335,3 +345,165 @@ def run_oneshot(
         "methods": methods,
         "time_s": timings,
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Saved models (``fedot fuse``)
+
+
+def load_state(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any] | None]:
+    """Read a saved model: a ``state_dict`` file or a fedot run directory.
+
+    Parameters
+    ----------
+    path : str or Path
+        A run directory (its ``checkpoint.pt`` ``arrays`` = the global model, and ``config.json``),
+        a ``checkpoint.pt`` itself, or a ``.pt`` file holding a ``state_dict`` (or a dict with a
+        ``"state_dict"`` entry). Loaded with ``weights_only=True``.
+
+    Returns
+    -------
+    tuple of (dict, dict or None)
+        The state dict (CPU tensors) and the run config when there is one.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the path does not exist or a run directory has no ``checkpoint.pt``.
+    ValueError
+        If the file holds no recognisable state dict.
+    """
+    p = Path(path)
+    config: dict[str, Any] | None = None
+    if p.is_dir():
+        if (p / "config.json").is_file():
+            config = json.loads((p / "config.json").read_text())
+        p = p / "checkpoint.pt"
+        if not p.is_file():
+            raise FileNotFoundError(f"{path} is a directory without checkpoint.pt (not a fedot run "
+                                    "directory, or the run had checkpoint = false)")
+    elif not p.is_file():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    obj = torch.load(p, map_location="cpu", weights_only=True)
+    if isinstance(obj, Mapping) and "arrays" in obj:
+        config = config or obj.get("config")
+        obj = obj["arrays"]
+    elif isinstance(obj, Mapping) and "state_dict" in obj:
+        obj = obj["state_dict"]
+    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: expected a state_dict (str -> Tensor), a checkpoint with 'arrays' "
+                         "or a dict with 'state_dict'")
+    return {str(k): v for k, v in obj.items()}, config
+
+
+def infer_architecture(state: Mapping[str, Tensor]) -> tuple[str, int, int]:
+    """Guess ``(model name, hidden, num_classes)`` of a :func:`fedot.learning.build_model` state dict.
+
+    ``"cnn"`` when a 4-D weight is present, ``"logreg"`` for a single linear layer, else ``"mlp"``;
+    ``hidden`` and ``num_classes`` from the last linear layer ``(classes, hidden)``.
+    """
+    linear = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]
+    if not linear:
+        raise ValueError("the state dict has no linear layer: not a build_model() model")
+    name = "cnn" if any(k.endswith("weight") and v.dim() == 4 for k, v in state.items()) else (
+        "logreg" if len(linear) == 1 else "mlp")
+    last = linear[-1]
+    return name, int(last.shape[1]), int(last.shape[0])
+
+
+def build_from_state(
+    state: Mapping[str, Tensor],
+    *,
+    model: str | None = None,
+    hidden: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
+) -> nn.Module:
+    """Build the :func:`fedot.learning.build_model` architecture of ``state`` and load it (strict).
+
+    ``model``/``hidden`` default to :func:`infer_architecture`; ``input_shape`` defaults to the first
+    linear layer's input width for vector models and is required for ``"cnn"``.
+    """
+    name, inferred_hidden, classes = infer_architecture(state)
+    name = model or name
+    if input_shape is None:
+        if name == "cnn":
+            raise ValueError("a cnn needs its input shape (C, H, W): give a dataset")
+        first = next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 2)
+        input_shape = (int(first.shape[1]),)
+    net = build_model(name, tuple(input_shape), classes, hidden=hidden or inferred_hidden, seed=0)
+    net.load_state_dict(dict(state), strict=True)
+    return net.eval()
+
+
+@dataclass(frozen=True)
+class SavedFusion:
+    """Result of :func:`fuse_saved`.
+
+    Attributes
+    ----------
+    model : torch.nn.Module
+        The fused model.
+    parents : list of torch.nn.Module
+        The loaded input models.
+    dataset : LoadedDataset or None
+        The dataset used for the architecture, the probe and evaluation (if any).
+    diagnostics : tuple of tuple of LayerDiagnostics
+        Per input model, the per-group alignment diagnostics.
+    """
+
+    model: nn.Module
+    parents: list[nn.Module]
+    dataset: LoadedDataset | None
+    diagnostics: tuple[tuple[LayerDiagnostics, ...], ...]
+
+
+def fuse_saved(
+    paths: Sequence[str | Path],
+    *,
+    model: str | None = None,
+    hidden: int | None = None,
+    dataset: str | None = None,
+    seed: int | None = None,
+    metric: str = "weights",
+    method: str = "exact",
+    reg: float = 0.01,
+    weights: Sequence[float] | None = None,
+    probe_size: int = 256,
+    iterations: int = 1,
+) -> SavedFusion:
+    """Fuse K saved models (state-dict files or run directories, :func:`load_state`) by OTFusion.
+
+    Every input's architecture comes from ``model``/``hidden``, else from its run config
+    (``model.name``, ``model.hidden``), else from its state dict (:func:`infer_architecture`);
+    widths may differ (fusion maps every input to the first one's width). The dataset
+    (``dataset``, else the first run config's) gives the input shape and, for
+    ``metric="activations"``, the probe: ``probe_size`` training inputs drawn with ``seed`` (default
+    the run config's seed, else 0). The first model is the fusion target.
+    """
+    if not paths:
+        raise ValueError("give at least one model to fuse")
+    loaded = [load_state(p) for p in paths]
+    config = next((c for _, c in loaded if c), None) or {}
+    dataset = dataset or config.get("dataset")
+    seed = int(seed if seed is not None else config.get("seed", 0))
+    data = None
+    if dataset is not None:
+        test_fraction = float(config.get("data", {}).get("test-fraction", 0.2))
+        data = load_dataset(dataset, seed=seed, test_fraction=test_fraction)
+    parents = []
+    for state, cfg_k in loaded:  # every input keeps its own width (fusion maps it to the target's)
+        arch = (cfg_k or {}).get("model", {})
+        parents.append(build_from_state(
+            state, model=model or arch.get("name"), hidden=hidden or arch.get("hidden"),
+            input_shape=data.input_shape if data is not None else None))
+    probe = None
+    if metric == "activations":
+        if data is None:
+            raise ValueError("metric='activations' needs a dataset for the probe (dataset=...)")
+        rng = np.random.default_rng([seed, 7])
+        idx = rng.choice(len(data.train), size=min(probe_size, len(data.train)), replace=False)
+        probe = torch.as_tensor(data.train.x[idx], dtype=torch.float32)
+    res = fuse_detailed(parents, weights=weights, metric=metric, probe=probe,  # type: ignore[arg-type]
+                        method=method, reg=reg, iterations=iterations)  # type: ignore[arg-type]
+    return SavedFusion(model=res.model.eval(), parents=parents, dataset=data,
+                       diagnostics=res.diagnostics)

@@ -14,7 +14,8 @@ Inputs :math:`x \sim \mathcal N(0, I_D)`. ``n`` planted features
 
 are sparse: each is active with probability ``p`` (``active_prob``); :math:`s` makes
 :math:`\mathbb E f_i^2 = 1`. They are written into a
-``d``-dimensional hidden layer along unit directions :math:`E = [e_1 \dots e_n] \in \mathbb R^{d \times n}`:
+``d``-dimensional hidden layer along unit directions
+:math:`E = [e_1 \dots e_n] \in \mathbb R^{d \times n}`:
 :math:`E = I` when ``n = d`` (every feature on its own neuron), and ``n`` random unit vectors when
 ``n > d`` (``features_per_neuron = n / d > 1``: superposition, no basis puts all features on
 neurons). Teacher ``k`` rotates that layer by its own rotation :math:`R_k`:
@@ -100,7 +101,7 @@ PAIR_METHODS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class SuperpositionConfig:
-    """One setting of the superposition benchmark (see the module docs).
+    r"""One setting of the superposition benchmark (see the module docs).
 
     Attributes
     ----------
@@ -115,7 +116,7 @@ class SuperpositionConfig:
     classes : int
         Output logits ``C``.
     angle : float
-        Rotation angle :math:`\\theta` (radians) of every teacher's hidden basis.
+        Rotation angle :math:`\theta` (radians) of every teacher's hidden basis.
     hint : float
         Weight of the hidden-layer hint loss (0: students free to choose their basis).
     student_width : int
@@ -171,7 +172,7 @@ class SuperpositionConfig:
         return m, min(k, m)
 
     def with_(self, **changes: Any) -> SuperpositionConfig:
-        """A copy with ``changes`` applied."""
+        """Return a copy with ``changes`` applied."""
         return replace(self, **changes)
 
 
@@ -235,7 +236,7 @@ class PlantedTeacher:
 
     def features(self, x: Tensor) -> Tensor:
         """Planted features ``(N, n)``."""
-        return self.scale * torch.relu(x.double() @ self.a.T - self.tau)
+        return self.scale * torch.relu(x.double() @ self.a.double().T - self.tau)
 
     def network(self, rotation: Tensor | None = None) -> nn.Sequential:
         """Teacher ``k`` as ``Sequential(Linear(D, n), ReLU, Linear(n, d), Linear(d, C))`` (float32)."""
@@ -253,12 +254,15 @@ class PlantedTeacher:
         return net.eval()
 
 
-def student_network(input_dim: int, features: int, hidden: int, classes: int, *, seed: int) -> nn.Sequential:
-    """The teacher/student architecture, PyTorch-default initialised from ``seed``."""
+def student_network(
+    input_dim: int, features: int, hidden: int, classes: int, *, seed: int
+) -> nn.Sequential:
+    """Build the teacher/student architecture, PyTorch-default initialised from ``seed``."""
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
         return nn.Sequential(
-            nn.Linear(input_dim, features), nn.ReLU(), nn.Linear(features, hidden), nn.Linear(hidden, classes),
+            nn.Linear(input_dim, features), nn.ReLU(), nn.Linear(features, hidden),
+            nn.Linear(hidden, classes),
         )
 
 
@@ -285,7 +289,7 @@ def make_teacher(cfg: SuperpositionConfig, seed: int) -> PlantedTeacher:
 
 
 def sample_inputs(n: int, dim: int, gen: torch.Generator) -> Tensor:
-    """``n`` inputs from :math:`\\mathcal N(0, I)` (float32)."""
+    r"""Draw ``n`` inputs from :math:`\mathcal N(0, I)` (float32)."""
     return torch.randn(n, dim, generator=gen)
 
 
@@ -296,7 +300,7 @@ def _hidden(model: nn.Module, x: Tensor) -> Tensor:
 def train_student(
     teacher: nn.Sequential, cfg: SuperpositionConfig, seed: int
 ) -> tuple[nn.Sequential, dict[str, float]]:
-    """Train a student from init seed ``seed`` to imitate ``teacher`` (logit MSE + ``hint`` × hidden MSE).
+    """Train a student from init seed ``seed`` to imitate ``teacher``: logit MSE + ``hint`` × hidden MSE.
 
     Returns the student (eval mode) and its last-100-steps mean losses.
     """
@@ -355,7 +359,8 @@ def activation_map_align(
         back = m_map
     else:
         gram = h_a.T @ h_a
-        gram += 1e-8 * float(torch.trace(gram)) / gram.shape[0] * torch.eye(gram.shape[0], dtype=gram.dtype)
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype)
+        gram += 1e-8 * float(torch.trace(gram)) / gram.shape[0] * eye
         m_map = torch.linalg.solve(gram, h_a.T @ h_b).T
         back = torch.linalg.pinv(m_map).T
     gmap = GroupMap(forward=m_map.to(ref.dtype), backward=back.to(ref.dtype))

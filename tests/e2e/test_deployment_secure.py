@@ -157,6 +157,26 @@ def test_supernode_trusting_another_ca_cannot_connect(auth_cluster: Cluster, tmp
     assert code != 0 and "Exit Code: 305" in log and "CERTIFICATE_VERIFY_FAILED" in log, log
 
 
+def test_malformed_run_config_is_rejected_naming_the_key(auth_cluster: Cluster,
+                                                         tmp_path: Path) -> None:
+    # Execute: through fedot's CLI (validated before anything is submitted) ...
+    cli = auth_cluster.cli("run", "fedavg", "--backend", CONNECTION, "--clients", str(NODES),
+                           "--set", "rounds=0", "--out", str(tmp_path / "cli"))
+    # ... and straight through `flwr run`: the SuperLink accepts a known key with a bad value, the
+    # ServerApp refuses it before any training
+    env = {**auth_cluster.env, "FLWR_HOME": auth_cluster.env["FEDOT_FLWR_HOME"]}
+    direct = subprocess.run(
+        [str(BIN / "flwr"), "run", ".", CONNECTION, "--stream", "--run-config",
+         f'rounds=0 out-dir="{tmp_path / "direct"}"'],
+        env=env, cwd=project_root(), capture_output=True, text=True, timeout=240)
+    # Assert
+    assert cli.returncode == 2 and "'rounds'" in cli.stdout + cli.stderr
+    assert "'rounds'" in direct.stdout + direct.stderr, (direct.stdout + direct.stderr)[-3000:]
+    assert not (tmp_path / "direct" / "results.json").exists()  # failed before any round
+    runs = auth_cluster.flwr("ls")["runs"]
+    assert runs and sorted(runs, key=lambda r: int(r["run-id"]))[-1]["status"] != "finished:completed"
+
+
 def test_killed_supernode_is_named_and_the_run_completes(auth_cluster: Cluster,
                                                          tmp_path: Path) -> None:
     # Runs last: it kills supernode-2 during round 1 of a 2-round run with clients=3. Round 2 must
