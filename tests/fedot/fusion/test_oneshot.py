@@ -145,7 +145,8 @@ def test_fuse_saved_restores_a_permuted_copy(tmp_path: Path, digits, trained_mlp
     torch.save(permute(trained_mlp, perm).state_dict(), tmp_path / "b.pt")
     for metric in ("weights", "activations"):
         res = fuse_saved([tmp_path / "a.pt", tmp_path / "b.pt"], dataset="digits", metric=metric)
-        assert torch.allclose(_out(res.model, digits.test.x), _out(trained_mlp, digits.test.x), atol=1e-5)
+        ref = _out(trained_mlp, digits.test.x)
+        assert torch.allclose(_out(res.model, digits.test.x), ref, atol=1e-5)
     with pytest.raises(ValueError, match="needs a dataset"):
         fuse_saved([tmp_path / "a.pt"], metric="activations")
 
