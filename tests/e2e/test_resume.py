@@ -230,7 +230,9 @@ def test_sigkill_at_a_random_moment_then_cli_resume(tmp_path: Path,
     # Prepare: the run in a subprocess, SIGKILLed at a seeded random moment of rounds 3..5
     # (any moment, a checkpoint write included: os.replace keeps the previous one whole)
     delay = random.Random(20260101).uniform(0.0, 0.6)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "FLWR_LOG_LEVEL": "ERROR"}
+    # the child must use this process's thread count: float reductions depend on it
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads()),
+           "FLWR_LOG_LEVEL": "ERROR"}
     config = {**CONFIGS["fedavot-slow"], "out-dir": str(tmp_path)}
     child = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(config)], env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
