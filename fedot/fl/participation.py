@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from logging import INFO, WARNING
+from logging import INFO
 from typing import Any
 
 import numpy as np
@@ -120,18 +120,10 @@ class PartialParticipation(FedotStrategy):
     # ----------------------------------------------------------------------------- discovery
     def discover(self, grid: Grid) -> None:
         """Query every node once for its partition id and data size, then prepare p and q."""
-        node_ids = list(grid.get_node_ids())
-        messages = [Message(RecordDict({keys.CONFIG: ConfigRecord()}), node, MessageType.QUERY)
-                    for node in node_ids]
         sizes: dict[int, int] = {}
-        for reply in grid.send_and_receive(messages):
-            pid = None if reply.has_error() else partition_of(reply.content)
-            if pid is None:
-                log(WARNING, "discovery: node %d gave no partition id (%s)",
-                    reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
-                continue
-            self.nodes[pid] = int(reply.metadata.src_node_id)
-            sizes[pid] = int(metrics_of(reply.content)[keys.NUM_EXAMPLES])
+        for pid, (node, metrics) in self.query_partitions(grid).items():
+            self.nodes[pid] = node
+            sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
         expected = list(range(len(sizes)))
         if sorted(sizes) != expected:
             raise RuntimeError(f"discovery: partition ids {sorted(sizes)} are not 0..{len(sizes) - 1}")

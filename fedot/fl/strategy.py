@@ -26,7 +26,7 @@ from logging import INFO, WARNING
 from pathlib import Path
 from typing import Any, ClassVar
 
-from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Result
@@ -206,6 +206,26 @@ class FedotStrategy(FedAvg):
             "min_replies": self.min_replies,
             **{f"local.{k}": v for k, v in self.local.model_dump(by_alias=True).items()},
         }
+
+    def query_partitions(self, grid: Grid) -> dict[int, tuple[int, MetricRecord]]:
+        """Send one ``query`` message to every node; return partition id → (node id, metrics).
+
+        The ClientApp answers with its stable ``partition-id``, data sizes and any facts its
+        ``node-config`` declares (never a sample). Strategies that need client identities (partial
+        participation, per-client submodels) call it once, before round 1; a node that errs or
+        names no partition is logged and left out.
+        """
+        messages = [Message(RecordDict({keys.CONFIG: ConfigRecord()}), node, MessageType.QUERY)
+                    for node in grid.get_node_ids()]
+        found: dict[int, tuple[int, MetricRecord]] = {}
+        for reply in grid.send_and_receive(messages):
+            pid = None if reply.has_error() else partition_of(reply.content)
+            if pid is None:
+                log(WARNING, "discovery: node %d gave no partition id (%s)",
+                    reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
+                continue
+            found[pid] = (int(reply.metadata.src_node_id), metrics_of(reply.content))
+        return found
 
     def reply_spec(self) -> ArraySpec | Callable[[RecordDict], ArraySpec | None] | None:
         """Return the expected arrays of this round's train replies (shapes and dtypes).

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
-from logging import INFO, WARNING
+from logging import INFO
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -176,23 +176,15 @@ class SubmodelStrategy(FedotStrategy):
     # --------------------------------------------------------------------------- discovery
     def discover(self, grid: Grid) -> None:
         """Query every node once for its partition id, data size and (optional) pruning rate."""
-        messages = [Message(RecordDict({keys.CONFIG: ConfigRecord()}), node, MessageType.QUERY)
-                    for node in grid.get_node_ids()]
         restored = dict(self.rates)
-        for reply in grid.send_and_receive(messages):
-            pid = None if reply.has_error() else partition_of(reply.content)
-            if pid is None:
-                log(WARNING, "discovery: node %d gave no partition id (%s)",
-                    reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
-                continue
-            metrics = metrics_of(reply.content)
-            self.nodes[pid] = int(reply.metadata.src_node_id)
+        for pid, (node, metrics) in self.query_partitions(grid).items():
+            self.nodes[pid] = node
             self.sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
             declared = metrics.get(NODE_RATE_KEY)
             self.rates[pid] = (float(declared) if declared is not None else
                                assign_rate(self.submodel.rate_choices, self.seed, pid))
             if not 0.0 <= self.rates[pid] < 1.0:
-                raise ValueError(f"node {reply.metadata.src_node_id} (partition {pid}) declares "
+                raise ValueError(f"node {node} (partition {pid}) declares "
                                  f"{NODE_RATE_KEY}={self.rates[pid]}; allowed: [0, 1)")
         if not self.nodes:
             raise RuntimeError("discovery: no node answered with a partition id")

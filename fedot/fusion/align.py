@@ -91,6 +91,7 @@ from fedot.ot.assignment import pairwise_sq_dists, transport_plan
 
 __all__ = [
     "AlignmentResult",
+    "eval_mode",
     "FusionResult",
     "GroupMap",
     "LayerDiagnostics",
@@ -256,7 +257,7 @@ def _state(module: nn.Module, like: Tensor) -> dict[str, Tensor]:
 
 
 @contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
+def eval_mode(module: nn.Module) -> Iterator[None]:
     """Put ``module`` in eval mode and restore every submodule's ``training`` flag afterwards."""
     flags = [(m, m.training) for m in module.modules()]
     module.eval()
@@ -313,7 +314,7 @@ def activations(
                     raise ValueError(f"activation module {name!r} of group {g!r} is not in the model")
                 hooks.append(modules[name].register_forward_hook(hook(g)))
         ref = _reference(model)
-        with _eval_mode(model), torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(probe.to(device=ref.device, dtype=ref.dtype))
     finally:
         for h in hooks:

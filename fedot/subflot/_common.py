@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 
 from torch import Tensor, nn
 
 from fedot.fusion.spec import PermutationSpec
 
 __all__ = [
-    "check_compatible", "check_fraction", "check_nonnegative", "check_rate", "eval_mode", "reference",
+    "check_compatible", "check_fraction", "check_nonnegative", "check_rate", "reference",
 ]
 
 
@@ -56,16 +55,6 @@ def reference(module: nn.Module) -> Tensor:
     raise ValueError(f"{type(module).__name__} has no floating-point parameters")
 
 
-@contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Put ``module`` in eval mode and restore every submodule's ``training`` flag afterwards."""
-    flags = [(m, m.training) for m in module.modules()]
-    module.eval()
-    try:
-        yield
-    finally:
-        for m, flag in flags:
-            m.training = flag
 
 
 def check_compatible(

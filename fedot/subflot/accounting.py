@@ -30,8 +30,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from fedot.fusion.align import eval_mode
 from fedot.fusion.spec import PermutationSpec, spec_for
-from fedot.subflot._common import eval_mode, reference
+from fedot.subflot._common import reference
 from fedot.subflot.submodels import static_slice, submodel_width
 
 __all__ = ["SubmodelCost", "forward_macs", "submodel_cost", "training_flops"]

@@ -51,11 +51,11 @@ from torch import Tensor, nn
 
 from fedot.fusion.align import LayerDiagnostics
 from fedot.fusion.spec import PermutationSpec, spec_for, take_axis
-from fedot.subflot._common import check_compatible, check_fraction, check_rate, reference
+from fedot.subflot._common import check_compatible, check_fraction, reference
 from fedot.subflot.ota import OTAResult, _normalise
-from fedot.subflot.otp import OTPResult, _like
+from fedot.subflot.otp import OTPResult, _like, _start, blend
 from fedot.subflot.positional import positional_aggregate
-from fedot.subflot.submodels import slice_model, static_slice, submodel_width
+from fedot.subflot.submodels import slice_model
 
 __all__ = ["match_units", "ota_match", "otp_match"]
 
@@ -147,32 +147,21 @@ def otp_match(
     Returns
     -------
     OTPResult
-        ``model`` = :math:`lpha\, W_G[\sigma] + (1-lpha) W_i`; ``indices`` = :math:`\sigma` per
+        ``model`` = :math:`\alpha\, W_G[\sigma] + (1-\alpha) W_i`; ``indices`` = :math:`\sigma` per
         group; ``plans`` = the assignments as ``n x m`` 0/1 matrices scaled to mass :math:`1/m`
         per client unit; ``diagnostics`` from :func:`match_units`.
     """
-    rho = check_rate(rate)
     a = check_fraction(alpha, "alpha")
     spec = spec_for(global_model, spec)
-    if history is None:
-        sl = static_slice(global_model, rho, spec=spec)
-        return OTPResult(model=sl.model, plans={}, diagnostics=(), indices=sl.indices, cold_start=True)
-    ref = reference(global_model)
-    history = _like(history, ref)
-    global_state, hist_state = global_model.state_dict(), history.state_dict()
-    widths = check_compatible(global_state, hist_state, spec, "history")
-    expected = {g: submodel_width(n, rho) for g, n in spec.sizes(global_state).items()}
-    if widths != expected:
-        raise ValueError(f"history has group widths {widths}, but rate {rate} needs {expected}")
-    sigma, diagnostics = match_units(hist_state, global_state, spec)
-    model = slice_model(global_model, sigma, spec=spec)
-    if a < 1.0:
-        with torch.no_grad():
-            blended = {k: torch.lerp(hist_state[k].to(v), v, a) if v.is_floating_point() else v
-                       for k, v in model.state_dict().items()}
-        model.load_state_dict(blended)
+    start = _start(global_model, history, rate, spec)
+    if isinstance(start, OTPResult):
+        return start
+    global_state = global_model.state_dict()
+    sigma, diagnostics = match_units(start.state_dict(), global_state, spec)
+    model = blend(slice_model(global_model, sigma, spec=spec), start, a)
     sizes = spec.sizes(global_state)
-    plans = {g: _plan(idx, sizes[g]).to(ref.device) for g, idx in sigma.items()}
+    plans = {g: _plan(idx, sizes[g]).to(reference(global_model).device)
+             for g, idx in sigma.items()}
     return OTPResult(model=model, plans=plans, diagnostics=diagnostics, indices=sigma,
                      cold_start=False)
 

@@ -99,6 +99,38 @@ def _like(module: nn.Module, ref: Tensor) -> nn.Module:
     return copy.deepcopy(module).to(device=ref.device, dtype=ref.dtype)
 
 
+def _start(global_model: nn.Module, history: nn.Module | None, rate: float,
+           spec: PermutationSpec) -> OTPResult | nn.Module:
+    """Return the cold-start result, or the validated history on the global model's device/dtype."""
+    rho = check_rate(rate)
+    if history is None:
+        sl = static_slice(global_model, rho, spec=spec)
+        return OTPResult(model=sl.model, plans={}, diagnostics=(), indices=sl.indices, cold_start=True)
+    history = _like(history, reference(global_model))
+    global_state = global_model.state_dict()
+    widths = check_compatible(global_state, history.state_dict(), spec, "history")
+    expected = {g: submodel_width(n, rho) for g, n in spec.sizes(global_state).items()}
+    if widths != expected:
+        raise ValueError(f"history has group widths {widths}, but rate {rate} needs {expected}")
+    return history
+
+
+def blend(model: nn.Module, history: nn.Module, alpha: float) -> nn.Module:
+    r"""Set ``model`` to :math:`\alpha W_{\text{model}} + (1-\alpha) W_{\text{history}}` in place.
+
+    Every floating ``state_dict`` entry is blended (parameters and batch-norm running statistics: a
+    convex combination, so variances stay positive); integer buffers keep ``model``'s. Returns
+    ``model``; a no-op for ``alpha = 1``.
+    """
+    if alpha < 1.0:
+        hist_state = history.state_dict()
+        with torch.no_grad():
+            blended = {k: torch.lerp(hist_state[k].to(v), v, alpha) if v.is_floating_point() else v
+                       for k, v in model.state_dict().items()}
+        model.load_state_dict(blended)
+    return model
+
+
 def otp_extract(
     global_model: nn.Module,
     history: nn.Module | None,
@@ -159,29 +191,13 @@ def otp_extract(
     >>> bool(torch.allclose(res.model(x), g(x), atol=1e-6))
     True
     """
-    rho = check_rate(rate)
     a = check_fraction(alpha, "alpha")
     spec = spec_for(global_model, spec)
-    if history is None:
-        sl = static_slice(global_model, rho, spec=spec)
-        return OTPResult(model=sl.model, plans={}, diagnostics=(), indices=sl.indices, cold_start=True)
-    ref = reference(global_model)
-    history = _like(history, ref)
-    global_state = global_model.state_dict()
-    widths = check_compatible(global_state, history.state_dict(), spec, "history")
-    expected = {g: submodel_width(n, rho) for g, n in spec.sizes(global_state).items()}
-    if widths != expected:
-        raise ValueError(f"history has group widths {widths}, but rate {rate} needs {expected}")
-    res = align(global_model, history, spec=spec, method=method, reg=reg, input_side="sum")
-    model = res.model
-    if a < 1.0:
-        hist_state = history.state_dict()
-        with torch.no_grad():
-            blended = {
-                k: torch.lerp(hist_state[k].to(v), v, a) if v.is_floating_point() else v
-                for k, v in model.state_dict().items()
-            }
-        model.load_state_dict(blended)
+    start = _start(global_model, history, rate, spec)
+    if isinstance(start, OTPResult):
+        return start
+    res = align(global_model, start, spec=spec, method=method, reg=reg, input_side="sum")
+    model = blend(res.model, start, a)
     indices = {g: plan.argmax(dim=0).cpu() for g, plan in res.plans.items()}
     return OTPResult(model=model, plans=dict(res.plans), diagnostics=res.diagnostics, indices=indices,
                      cold_start=False)
