@@ -85,4 +85,5 @@ register(
 from fedot.experiments import fedavot as _fedavot  # noqa: E402,F401
 from fedot.experiments import ffm as _ffm  # noqa: E402,F401
 from fedot.experiments import irl as _irl  # noqa: E402,F401
+from fedot.experiments import otfusion as _otfusion  # noqa: E402,F401
 from fedot.experiments import subflot as _subflot  # noqa: E402,F401
