@@ -11,14 +11,13 @@ metric). Medians over repeats, alternatives interleaved.
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
+from fedot.bench.timing import interleaved_medians
 from fedot.fusion import fuse_detailed
 from fedot.ot.assignment import pairwise_sq_dists
 
@@ -70,13 +69,7 @@ def bench_otfusion(clients: int = 10, widths: tuple[int, ...] = (784, 1024, 1024
         "floor": lambda: _floor(models, target),
         "fedavg": lambda: _fedavg(models),
     }
-    times: dict[str, list[float]] = {k: [] for k in arms}
-    for _ in range(repeats):
-        for name, fn in arms.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = interleaved_medians(arms, repeats)
     params = sum(p.numel() for p in target.parameters())
     return {"clients": clients, "widths": list(widths), "params": params,
             "threads": torch.get_num_threads(), **{f"{k}_s": v for k, v in med.items()},

@@ -12,13 +12,12 @@ before sending, OTA after receiving). This benchmark times, on identical models 
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from fedot.bench.timing import interleaved_medians
 from fedot.fusion import spec_for
 from fedot.learning import build_model
 from fedot.subflot import (
@@ -86,13 +85,7 @@ def bench_subflot(hiddens: list[int], clients: int = 20, repeats: int = 3) -> li
     out = []
     for hidden in hiddens:
         arms = _arms(hidden, clients)
-        times: dict[str, list[float]] = {k: [] for k in arms}
-        for _ in range(repeats):
-            for name, fn in arms.items():
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = interleaved_medians(arms, repeats)
         params = sum(p.numel() for p in build_model("mlp", (64,), 10, hidden=hidden).parameters())
         out.append({"hidden": hidden, "clients": clients, "params": params,
                     **{f"{k}_s": v for k, v in med.items()},
