@@ -4,12 +4,10 @@ Used by ``subflot``, ``heterofl`` and ``fedrolex``. The train message carries th
 submodel (its widths follow from its pruning rate ``submodel.rate``) and the SAR strength
 ``submodel.lam``; the received weights are also the SAR anchor W̃_i. The reply holds the trained
 submodel and, as personalised evaluation, its accuracy on this client's local test split after
-training, plus the local training cost (forward MACs per sample and FLOPs).
+training (the server derives traffic and training FLOPs from the rate and ``num-examples``).
 """
 
 from __future__ import annotations
-
-import copy
 
 from flwr.app import Context, Message
 
@@ -19,7 +17,7 @@ from fedot.fl.submodel import LAM_KEY, RATE_KEY, submodel_template
 from fedot.fl.task import client_env, load_arrays, to_arrays
 from fedot.learning import evaluate as evaluate_model
 from fedot.learning import train as train_model
-from fedot.subflot import forward_macs, sar_penalty, training_flops
+from fedot.subflot import sar_penalty
 
 __all__ = ["evaluate", "train"]
 
@@ -39,10 +37,8 @@ def train(msg: Message, context: Context) -> Message:
         optimizer=local.optimizer, momentum=local.momentum, weight_decay=local.weight_decay,
         seed=env.seed(server_round), device=env.device, penalty=penalty,
     )
-    macs = forward_macs(copy.deepcopy(model).cpu(), env.dataset.input_shape)
     metrics: dict[str, float | int] = {
         "loss": result.loss, keys.NUM_EXAMPLES: result.num_examples, "rate": rate,
-        "macs": macs, "train-flops": training_flops(macs, result.num_examples, epochs=local.epochs),
     }
     if result.accuracy is not None:
         metrics["accuracy"] = result.accuracy

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from fedot.fl.submodel import Extraction, SubmodelStrategy, submodel_template
+from fedot.fl.submodel import Extraction, SubmodelStrategy
 from fedot.subflot import ota_aggregate, ota_match, otp_extract, otp_match, static_slice
 
 __all__ = ["SubFLOT"]
@@ -103,9 +103,8 @@ class SubFLOT(SubmodelStrategy):
         state = dict(state)
         history = state.pop("history")
         super().load_state_dict(state)
-        assert self.template is not None
         self.history = {}
         for key, sub_state in history.items():
-            model = submodel_template(self.template, self.rates[int(key)])
+            model = self._submodel(self.rates[int(key)])
             model.load_state_dict(sub_state)
             self.history[int(key)] = model

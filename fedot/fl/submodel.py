@@ -18,10 +18,12 @@ model's (:mod:`fedot.subflot`). :class:`SubmodelStrategy` adds to
 * **aggregation** — :meth:`~SubmodelStrategy.merge` maps the screened submodels back into one
   global model (OT alignment or position-based averaging);
 * **accounting and personalised evaluation** — per round and client: parameters sent and
-  received, forward MACs per sample and local-training FLOPs; each client's accuracy on its own
-  test split after local training (``personal-accuracy``), summarised as the mean and the worst
-  client in the server metrics (``personal-accuracy-mean``, ``personal-accuracy-worst``). The
-  server metric ``accuracy`` is the full-width global model on the server's held-out set.
+  received, forward MACs per sample and local-training FLOPs (computed on the server from the
+  submodel's architecture, once per rate, and the reply's ``num-examples``); each client's
+  accuracy on its own test split after local training (``personal-accuracy``), summarised as
+  the mean and the worst client in the server metrics (``personal-accuracy-mean``,
+  ``personal-accuracy-worst``). The server metric ``accuracy`` is the full-width global
+  model on the server's held-out set.
 
 The schemes differ only in :meth:`~SubmodelStrategy.extract`, :meth:`~SubmodelStrategy.merge` and
 the SAR strength; each is one class in ``strategies/``.
@@ -55,7 +57,7 @@ from fedot.fl.task import (
 from fedot.fl.validation import ArraySpec, array_specs, metrics_of, partition_of
 from fedot.fusion import spec_for
 from fedot.fusion.spec import PermutationSpec
-from fedot.subflot import positional_aggregate, static_slice, submodel_cost
+from fedot.subflot import SubmodelCost, positional_aggregate, static_slice, submodel_cost
 
 __all__ = [
     "LAM_KEY",
@@ -117,6 +119,9 @@ class SubmodelStrategy(FedotStrategy):
         self._submodels: dict[int, tuple[ArraySpec, Mapping[str, torch.Tensor]]] = {}
         self._global: torch.nn.Module | None = None
         self._personal: dict[str, float] = {}
+        #: Per pruning rate: the submodel architecture and its cost (fixed for the run).
+        self._templates: dict[float, torch.nn.Module] = {}
+        self._costs: dict[float, SubmodelCost] = {}
 
     @classmethod
     def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
@@ -244,26 +249,42 @@ class SubmodelStrategy(FedotStrategy):
         """Decode the submodels, :meth:`merge` them, record accounting and personal accuracy."""
         assert self.template is not None and self._global is not None
         pids = [int(partition_of(c)) for c in contents]  # type: ignore[arg-type]
-        models = [load_arrays(submodel_template(self.template, self.rates[pid]),
-                              next(iter(c.array_records.values())))
+        models = [load_arrays(self._submodel(self.rates[pid]), next(iter(c.array_records.values())))
                   for pid, c in zip(pids, contents, strict=True)]
         merged, diagnostics = self.merge(server_round, pids, models, weights, self._global)
         self._account(server_round, pids, contents)
         return to_arrays(merged), diagnostics
 
-    def _account(self, server_round: int, pids: list[int], contents: list[RecordDict]) -> None:
-        """Record traffic, compute and personalised accuracy of this round's clients."""
+    def _submodel(self, rate: float) -> torch.nn.Module:
+        """Return a fresh module of the submodel architecture at ``rate`` (sliced once per rate)."""
         assert self.template is not None
+        if rate not in self._templates:
+            self._templates[rate] = submodel_template(self.template, rate)
+        return copy.deepcopy(self._templates[rate])
+
+    def _cost(self, rate: float) -> SubmodelCost:
+        """Return the submodel's parameters, payload and MACs at ``rate`` (computed once per rate)."""
+        assert self.template is not None
+        if rate not in self._costs:
+            self._costs[rate] = submodel_cost(self.template, rate, self.input_shape, spec=self.spec)
+        return self._costs[rate]
+
+    def _account(self, server_round: int, pids: list[int], contents: list[RecordDict]) -> None:
+        """Record traffic, compute and personalised accuracy of this round's clients.
+
+        Local-training FLOPs are 6 × forward MACs × examples × ``local.epochs``
+        (:func:`fedot.subflot.training_flops`), from the reply's ``num-examples``.
+        """
         traffic: dict[str, dict[str, Any]] = {}
         for pid, content in zip(pids, contents, strict=True):
-            cost = submodel_cost(self.template, self.rates[pid], self.input_shape, spec=self.spec)
+            cost = self._cost(self.rates[pid])
             received = sum(int(np.prod(a.shape)) for a in
                            next(iter(content.array_records.values())).values())
-            metrics = metrics_of(content)
+            examples = int(metrics_of(content)[keys.NUM_EXAMPLES])
             traffic[str(pid)] = {
                 "rate": self.rates[pid], "params": cost.parameters, "sent": cost.payload,
                 "received": received, "macs": cost.macs,
-                "train-flops": int(metrics.get("train-flops", 0)),
+                "train-flops": cost.training_flops(examples, epochs=self.local.epochs),
             }
         entry = self.log.entry(server_round)
         entry["accounting"] = traffic
