@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
@@ -35,6 +34,7 @@ from fedot.config import FusionConfig, RunConfig
 from fedot.fl.strategy import FedotStrategy
 from fedot.fl.task import ServerTask, derive_seed, federated_data, global_model, load_arrays, to_arrays
 from fedot.fusion import derive_spec, fuse_detailed, fuse_sae
+from fedot.fusion.align import summarise_layers
 
 __all__ = ["OTFusion"]
 
@@ -101,12 +101,5 @@ class OTFusion(FedotStrategy):
             return to_arrays(fused), {"basis": "sae"}
         res = fuse_detailed(models, target=target, weights=weights, metric=f.metric, probe=probe,
                             method=f.method, reg=f.reg, iterations=f.iterations)
-        groups: dict[str, dict[str, float]] = {}
-        for per_model in res.diagnostics:
-            for d in per_model:
-                g = groups.setdefault(d.group, {"off_identity": [], "cost": []})
-                g["off_identity"].append(d.off_identity)
-                g["cost"].append(d.cost)
-        summary = {name: {k: float(np.nanmean(v)) for k, v in g.items()}
-                   for name, g in groups.items()}
-        return to_arrays(res.model), {"layers": summary}
+        layers = summarise_layers(d for per_model in res.diagnostics for d in per_model)
+        return to_arrays(res.model), {"layers": layers}

@@ -22,24 +22,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 
 from fedot.fl.submodel import Extraction, SubmodelStrategy
+from fedot.fusion.align import summarise_layers
 from fedot.subflot import ota_aggregate, ota_match, otp_extract, otp_match, static_slice
 
 __all__ = ["SubFLOT"]
-
-
-def _layers(diagnostics: Any) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, list[float]]] = {}
-    for d in diagnostics:
-        g = out.setdefault(d.group, {"cost": [], "marginal_error": [], "off_identity": []})
-        g["cost"].append(float(d.cost))
-        g["marginal_error"].append(float(d.marginal_error))
-        g["off_identity"].append(float(d.off_identity))
-    return {name: {k: float(np.nanmean(v)) if v else float("nan") for k, v in g.items()}
-            for name, g in out.items()}
 
 
 class SubFLOT(SubmodelStrategy):
@@ -71,7 +60,7 @@ class SubFLOT(SubmodelStrategy):
                               reg=s.reg, spec=self.spec)
         diag: dict[str, Any] = {"cold_start": res.cold_start}
         if not res.cold_start:
-            diag["layers"] = _layers(res.diagnostics)
+            diag["layers"] = summarise_layers(res.diagnostics)
         # Position-based merging (OTA off) needs positions: the static slice's, as in HeteroFL.
         indices = res.indices if s.ota else static_slice(global_model, rate, spec=self.spec).indices
         return res.model, indices, diag
@@ -90,7 +79,7 @@ class SubFLOT(SubmodelStrategy):
         else:
             res = ota_aggregate(global_model, models, weights, method=s.method, reg=s.reg,
                                 spec=self.spec)
-        layers = _layers(d for per_client in res.diagnostics for d in per_client)
+        layers = summarise_layers(d for per_client in res.diagnostics for d in per_client)
         return res.model, {"layers": layers}
 
     def state_dict(self) -> dict[str, Any]:

@@ -78,7 +78,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -92,6 +92,7 @@ from fedot.ot.assignment import pairwise_sq_dists, transport_plan
 __all__ = [
     "AlignmentResult",
     "eval_mode",
+    "summarise_layers",
     "FusionResult",
     "GroupMap",
     "LayerDiagnostics",
@@ -254,6 +255,23 @@ def _state(module: nn.Module, like: Tensor) -> dict[str, Tensor]:
         k: (v.detach().to(device=like.device, dtype=like.dtype) if v.is_floating_point() else v.detach())
         for k, v in module.state_dict().items()
     }
+
+
+def summarise_layers(diagnostics: Iterable[LayerDiagnostics]) -> dict[str, dict[str, float]]:
+    """Mean ``cost``, ``marginal_error`` and ``off_identity`` per group over many alignments.
+
+    For per-round records (one alignment per client): NaN entries (``off_identity`` of a
+    rectangular plan) are skipped; a group whose values are all NaN gets NaN.
+    """
+    keys = ("cost", "marginal_error", "off_identity")
+    groups: dict[str, dict[str, list[float]]] = {}
+    for d in diagnostics:
+        g = groups.setdefault(d.group, {k: [] for k in keys})
+        for k in keys:
+            if not math.isnan(value := float(getattr(d, k))):
+                g[k].append(value)
+    return {name: {k: math.fsum(v) / len(v) if v else math.nan for k, v in g.items()}
+            for name, g in groups.items()}
 
 
 @contextmanager
