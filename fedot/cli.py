@@ -398,6 +398,10 @@ def fuse(
         typer.secho("error: --metric must be weights|activations and --method exact|sinkhorn",
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    if eval_ is not None and dataset is not None and eval_ != dataset:
+        typer.secho(f"error: --eval {eval_} differs from --dataset {dataset}: the fused model is "
+                    "probed and evaluated on one dataset", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     w = _parse_weights(weights)
     if w is not None and len(w) != len(inputs):
         typer.secho(f"error: --weights has {len(w)} entries for {len(inputs)} inputs",

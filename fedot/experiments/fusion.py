@@ -159,10 +159,8 @@ def _fmt(stat: Mapping[str, float] | None, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _label(summary: Mapping[str, Any]) -> str:
+    return summary["experiment"] + (" (quick)" if summary["quick"] else "")
 
 
 def _dump(data: Any) -> str:
@@ -174,7 +172,7 @@ def _dump(data: Any) -> str:
         if isinstance(x, list | tuple):
             return [clean(v) for v in x]
         return x
-    return json.dumps(clean(data), indent=2, default=_json_default) + "\n"
+    return json.dumps(clean(data), indent=2) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +234,8 @@ def oneshot_markdown(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_oneshot(name: str, table: Mapping[str, Mapping[str, Any]], path: Path, title: str) -> Path:
+def plot_oneshot(name: str, table: Mapping[str, Mapping[str, Any]], path: Path, title: str, *,
+                 finetune_epochs: int = 1) -> Path:
     """Bar chart: one-shot and fine-tuned test accuracy per method (± std over seeds)."""
     import matplotlib
 
@@ -246,7 +245,8 @@ def plot_oneshot(name: str, table: Mapping[str, Mapping[str, Any]], path: Path, 
     labels = list(table)
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 3.8))
-    for off, key, lab in ((-0.2, "accuracy", "one-shot"), (0.2, "finetuned_accuracy", "+ 1 epoch FT")):
+    ft = f"+ {finetune_epochs} epoch{'s' if finetune_epochs != 1 else ''} FT"
+    for off, key, lab in ((-0.2, "accuracy", "one-shot"), (0.2, "finetuned_accuracy", ft)):
         means = [table[k][key]["mean"] if table[k][key]["n"] else np.nan for k in labels]
         stds = [table[k][key]["std"] if table[k][key]["n"] else 0.0 for k in labels]
         ax.bar(x + off, means, width=0.4, yerr=stds, capsize=3, label=lab)
@@ -263,9 +263,8 @@ def plot_oneshot(name: str, table: Mapping[str, Mapping[str, Any]], path: Path, 
 
 
 def _run_oneshot(exp: FusionExperiment, settings: Mapping[str, OneShotConfig], seeds: Sequence[int],
-                 out_dir: Path, title: str, say: Callable[[str], None]) -> dict[str, Any]:
-    summary: dict[str, Any] = {"title": title, "experiment": exp.name, "seeds": list(seeds),
-                               "settings": {}}
+                 out_dir: Path, summary: dict[str, Any], say: Callable[[str], None]
+                 ) -> dict[str, Any]:
     for name, cfg in settings.items():
         start = time.perf_counter()
         runs = []
@@ -275,8 +274,8 @@ def _run_oneshot(exp: FusionExperiment, settings: Mapping[str, OneShotConfig], s
         table = _oneshot_rows(runs)
         summary["settings"][name] = {"config": runs[0]["config"], "table": table, "runs": runs,
                                      "wall_time_s": time.perf_counter() - start}
-        plot_oneshot(name, table, out_dir / f"oneshot-{name}.png",
-                     exp.name + (" (quick)" if "(quick)" in title else ""))
+        plot_oneshot(name, table, out_dir / f"oneshot-{name}.png", _label(summary),
+                     finetune_epochs=cfg.finetune_epochs)
         (out_dir / "summary.json").write_text(_dump(summary))  # progress survives an interruption
     return summary
 
@@ -362,8 +361,7 @@ def plot_superposition(summary: Mapping[str, Any], path: Path) -> Path:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7, ncol=2)
-    fig.suptitle(summary["experiment"] + (" (quick)" if "(quick)" in summary["title"] else ""),
-                 fontsize=9)
+    fig.suptitle(_label(summary), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -371,9 +369,8 @@ def plot_superposition(summary: Mapping[str, Any], path: Path) -> Path:
 
 
 def _run_superposition(exp: FusionExperiment, settings: Mapping[str, Any], seeds: Sequence[int],
-                       out_dir: Path, title: str, say: Callable[[str], None]) -> dict[str, Any]:
-    summary: dict[str, Any] = {"title": title, "experiment": exp.name, "seeds": list(seeds),
-                               "settings": {}}
+                       out_dir: Path, summary: dict[str, Any], say: Callable[[str], None]
+                       ) -> dict[str, Any]:
     done: dict[tuple[SuperpositionConfig, int], dict[str, Any]] = {}  # n/d = 1 is also angle = π/2
     for name, (sweep, x, cfg) in settings.items():
         start = time.perf_counter()
@@ -422,13 +419,14 @@ def run_fusion_experiment(
     seeds = list(exp.quick_seeds if quick else exp.seeds)
     title = f"{exp.name}: {exp.description}" + (" (quick)" if quick else "")
     start = time.perf_counter()
+    summary: dict[str, Any] = {"title": title, "experiment": exp.name, "quick": quick,
+                               "seeds": seeds, "settings": {}}
     if exp.kind == "oneshot":
-        summary = _run_oneshot(exp, settings, seeds, out_dir, title, say)
+        summary = _run_oneshot(exp, settings, seeds, out_dir, summary, say)
         markdown = oneshot_markdown(summary)
     else:
-        summary = _run_superposition(exp, settings, seeds, out_dir, title, say)
+        summary = _run_superposition(exp, settings, seeds, out_dir, summary, say)
         markdown = superposition_markdown(summary)
-    summary["quick"] = quick
     summary["wall_time_s"] = time.perf_counter() - start
     (out_dir / "summary.json").write_text(_dump(summary))
     (out_dir / "summary.md").write_text(markdown)

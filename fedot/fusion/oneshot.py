@@ -3,7 +3,7 @@ r"""One-shot fusion of K independently trained, label-skewed parents (no Flower)
 The pipeline of the one-shot experiments of issue 4 (``fedot fusion-experiment fusion-oneshot``):
 
 1. **Data.** :func:`fedot.data.load_dataset` gives a training pool and a global test split; the pool
-   is split among ``parents`` shards by :func:`fedot.data.partition_indices` (``kind="dirichlet"``,
+   is split among ``parents`` shards by :func:`fedot.data.federated_split` (``kind="dirichlet"``,
    Dirichlet(``alpha``) label shares, every sample in exactly one shard; the same partitioner as the
    federated runs). Partition seed = the run seed.
 2. **Parents.** Parent ``k`` is built with :func:`fedot.learning.build_model` from seed
@@ -44,7 +44,7 @@ import copy
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from fedot.data import LoadedDataset, label_counts, load_dataset, partition_indices
+from fedot.data import LoadedDataset, federated_split, label_counts, load_dataset
 from fedot.fusion.align import LayerDiagnostics, fuse, fuse_detailed
 from fedot.fusion.rebasin import weight_matching
 from fedot.fusion.sae import fuse_sae
@@ -133,7 +133,7 @@ class OneShotConfig:
     sae_steps: int = 500
     sae_features: int | None = None
     sae_k: int | None = None
-    methods: tuple[str, ...] = field(default=METHODS)
+    methods: tuple[str, ...] = METHODS
 
     def __post_init__(self) -> None:
         unknown = set(self.methods) - set(METHODS)
@@ -194,14 +194,18 @@ def average_models(models: Sequence[nn.Module], weights: Sequence[float] | None 
     return out
 
 
+def _probe(x: np.ndarray, size: int, seed: int) -> Tensor:
+    """Return a seeded probe batch: ``min(size, len(x))`` rows of ``x``, without replacement."""
+    idx = np.random.default_rng([seed, 7]).choice(len(x), size=min(size, len(x)), replace=False)
+    return torch.as_tensor(x[idx], dtype=torch.float32)
+
+
 def make_shards(cfg: OneShotConfig, seed: int) -> tuple[LoadedDataset, list[np.ndarray]]:
     """Load ``cfg.dataset`` and split its training pool into ``cfg.parents`` Dirichlet shards."""
-    dataset = load_dataset(cfg.dataset, seed=seed, test_fraction=cfg.test_fraction)
-    parts = partition_indices(
-        dataset.train.y, kind="dirichlet", num_partitions=cfg.parents, seed=seed, alpha=cfg.alpha,
-        min_size=cfg.min_size,
-    )
-    return dataset, parts
+    dataset, parts = federated_split(cfg.dataset, seed=seed, num_partitions=cfg.parents,
+                                     kind="dirichlet", alpha=cfg.alpha, min_size=cfg.min_size,
+                                     test_fraction=cfg.test_fraction)
+    return dataset, list(parts)
 
 
 def train_parents(
@@ -219,11 +223,6 @@ def train_parents(
     return parents
 
 
-def first_hidden_group(model: nn.Module) -> str:
-    """Name of the first permutation group (the first hidden layer) of ``model``'s spec."""
-    return spec_for(model).order[0]
-
-
 def fuse_method(
     method: str, parents: Sequence[nn.Module], *, probe: Tensor, cfg: OneShotConfig, seed: int = 0
 ) -> nn.Module:
@@ -239,7 +238,7 @@ def fuse_method(
         matched = [models[0]] + [weight_matching(m, models[0], seed=seed).model for m in models[1:]]
         return average_models(matched)
     if method == "sae-ot":
-        return fuse_sae(models, layer=first_hidden_group(models[0]), probe=probe, map="permutation",
+        return fuse_sae(models, layer=spec_for(models[0]).order[0], probe=probe, map="permutation",
                         metric="weights", steps=cfg.sae_steps, features=cfg.sae_features,
                         k=cfg.sae_k, seed=seed)
     raise ValueError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
@@ -293,13 +292,11 @@ def run_oneshot(
     t0 = time.perf_counter()
     parents = train_parents(cfg, dataset, parts, seed)
     timings["train_parents"] = time.perf_counter() - t0
-    rng = np.random.default_rng([seed, 7])
-    union = np.sort(np.concatenate([np.asarray(p) for p in parts]))
-    probe_idx = rng.choice(union, size=min(cfg.probe_size, union.size), replace=False)
-    probe = torch.as_tensor(dataset.train.x[probe_idx], dtype=torch.float32)
+    # the Dirichlet shards partition the whole training pool: their union is dataset.train
+    probe = _probe(dataset.train.x, cfg.probe_size, seed)
     ensemble = PredictionEnsemble(parents)
     ens_pred = _predict(ensemble, dataset.test.x)
-    x_union, y_union = dataset.train.x[union], dataset.train.y[union]
+    x_union, y_union = dataset.train.x, dataset.train.y
     ft_seed = 10_000 + seed
     do_ft = cfg.finetune_epochs > 0
 
@@ -500,9 +497,7 @@ def fuse_saved(
     if metric == "activations":
         if data is None:
             raise ValueError("metric='activations' needs a dataset for the probe (dataset=...)")
-        rng = np.random.default_rng([seed, 7])
-        idx = rng.choice(len(data.train), size=min(probe_size, len(data.train)), replace=False)
-        probe = torch.as_tensor(data.train.x[idx], dtype=torch.float32)
+        probe = _probe(data.train.x, probe_size, seed)
     res = fuse_detailed(parents, weights=weights, metric=metric, probe=probe,  # type: ignore[arg-type]
                         method=method, reg=reg, iterations=iterations)  # type: ignore[arg-type]
     return SavedFusion(model=res.model.eval(), parents=parents, dataset=data,

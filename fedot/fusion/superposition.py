@@ -51,12 +51,11 @@ against it, and the data-based hidden alignment error :math:`\|h_A - \tilde h_B\
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -71,6 +70,7 @@ from fedot.fusion.align import (
     align,
     align_state,
 )
+from fedot.fusion.oneshot import average_models
 from fedot.fusion.rebasin import weight_matching
 from fedot.fusion.sae import sae_align
 from fedot.fusion.spec import spec_for
@@ -151,7 +151,7 @@ class SuperpositionConfig:
     student_steps: int = 3000
     student_batch: int = 256
     student_lr: float = 1e-2
-    student_optimizer: str = "adam"
+    student_optimizer: Literal["adam", "sgd"] = "adam"
     accept_loss: float = 1e-2
     max_tries: int = 3
     probe_size: int = 4096
@@ -308,8 +308,10 @@ def train_student(
     student = student_network(cfg.input_dim, width, cfg.hidden, cfg.classes, seed=seed)
     if cfg.student_optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(student.parameters(), lr=cfg.student_lr)
-    else:
+    elif cfg.student_optimizer == "sgd":
         opt = torch.optim.SGD(student.parameters(), lr=cfg.student_lr, momentum=0.9)
+    else:
+        raise ValueError(f"student_optimizer must be 'adam' or 'sgd', got {cfg.student_optimizer!r}")
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.student_steps)
     g = _gen([seed, 2])
     tail_out, tail_hint = [], []
@@ -369,13 +371,6 @@ def activation_map_align(
                                      _Options("weights", "exact", 0.01, "uniform", 10_000, None),
                                      overrides={layer: gmap}, keep_plans=False)
     return _load(target, state), m_map
-
-
-def _average(a: nn.Module, b: nn.Module) -> nn.Module:
-    out = copy.deepcopy(a)
-    sa, sb = a.state_dict(), b.state_dict()
-    out.load_state_dict({k: 0.5 * (v + sb[k]) for k, v in sa.items()})
-    return out.eval()
 
 
 def _perm_matrix(perm: Tensor | None, d: int) -> Tensor | None:
@@ -491,7 +486,7 @@ def run_pair(cfg: SuperpositionConfig, seed: int) -> dict[str, Any]:
         else:
             kind = "orthogonal" if method == "act-procrustes" else "lstsq"
             aligned, m_map = activation_map_align(b, a, layer=HIDDEN_GROUP, probe=probe, kind=kind)
-        fused = _average(a, aligned)
+        fused = average_models([a, aligned]).eval()
         elapsed = time.perf_counter() - t0
         with torch.no_grad():
             h_b = _hidden(aligned, x_test).double()

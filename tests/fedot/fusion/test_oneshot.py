@@ -169,6 +169,9 @@ def test_cli_fuse_writes_the_fused_model(tmp_path: Path, trained_mlp) -> None:
     assert set(fused) == set(trained_mlp.state_dict())
     bad = CliRunner().invoke(app, ["fuse", str(tmp_path / "a.pt"), "--weights", "1,2"])
     assert bad.exit_code == 2
+    clash = CliRunner().invoke(app, ["fuse", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"),
+                                     "--dataset", "digits", "--eval", "mnist1d"])
+    assert clash.exit_code == 2 and "--eval mnist1d differs from --dataset digits" in clash.output
 
 
 # ----------------------------------------------------------------------------- experiment
