@@ -104,13 +104,8 @@ class PartialParticipation(FedotStrategy):
     @classmethod
     def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
         """Return the constructor arguments taken from the run config."""
-        return {
-            "local": cfg.local, "seed": cfg.seed, "fraction_train": 1.0,
-            "fraction_evaluate": cfg.fraction_evaluate, "min_available_nodes": cfg.min_replies,
-            "wait_timeout": cfg.wait_timeout,
-            "participation": cfg.participation, "rounds": cfg.rounds,
-            "min_replies": cfg.min_replies,
-        }
+        return {**super().config_kwargs(cfg), "fraction_train": 1.0,
+                "participation": cfg.participation, "rounds": cfg.rounds}
 
     @property
     def num_clients(self) -> int:

@@ -189,9 +189,8 @@ class ResultsRecorder:
                                                           if extra and "run_id" in extra else {})}],
             })
             self._start = self._last - float(done.get("elapsed_s", 0.0))
-            for name in (RESULTS_FILE, METRICS_FILE, CHECKPOINT_FILE):  # left by a kill mid-write
-                for stale in self.out_dir.glob(f".{name}.*.tmp"):
-                    stale.unlink(missing_ok=True)
+            for stale in self.out_dir.glob(".*.tmp"):  # temporaries left by a kill mid-write
+                stale.unlink(missing_ok=True)
         atomic_write(self.out_dir / CONFIG_FILE, _dump(config))
         if resume is not None:
             self._write()

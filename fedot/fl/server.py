@@ -32,7 +32,7 @@ from fedot.fl.results import (
 )
 from fedot.fl.strategy import FedotStrategy, wait_for_nodes
 
-__all__ = ["ResumeError", "load_resume", "resolve_out_dir", "run_server", "wait_for_nodes"]
+__all__ = ["ResumeError", "load_resume", "resolve_out_dir", "run_server"]
 
 StrategyFactory = Callable[[RunConfig], FedotStrategy]
 
@@ -105,7 +105,7 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
     total = strategy.num_rounds(cfg)
     config = cfg.model_dump(by_alias=True)
     ckpt: dict[str, Any] | None = None
-    if getattr(cfg, "resume", ""):
+    if cfg.resume:
         out_dir, ckpt = load_resume(cfg, total)
         # config.json stays the run's own: no resume key, out-dir as it was set (or not)
         config.update(resume="", **{"out-dir": str(out_dir) if ckpt["config"].get("out-dir") else ""})

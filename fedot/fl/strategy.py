@@ -285,19 +285,31 @@ class FedotStrategy(FedAvg):
         (:data:`ROUND_HOOKS`) and ``evaluate_fn`` receive the true round ``round_offset + t``
         (the initial evaluation gets ``round_offset``). The translation happens here only, on
         the instance, so an overriding subclass sees true rounds and its ``super()`` calls are
-        not shifted twice; ``server-round`` in every ConfigRecord is the true round too.
+        not shifted twice; ``server-round`` in every ConfigRecord is the true round too. The same
+        wrappers record where each round's instructions went, for every scheme alike, so the
+        round's record names the nodes that never replied (``train_missing``,
+        ``evaluate_missing``).
         """
-        if round_offset == 0:
-            return super().start(grid, initial_arrays, num_rounds, timeout, train_config,
-                                 evaluate_config, evaluate_fn)
         if round_offset < 0:
             raise ValueError(f"round_offset must be >= 0, got {round_offset}")
 
         def shifted(fn: Callable[..., Any]) -> Callable[..., Any]:
             return lambda server_round, *args: fn(server_round + round_offset, *args)
 
+        def sending(phase: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+            # Every scheme's instructions pass here, whatever it overrides: remember where they
+            # went, so the round can name the nodes that never replied (``*_missing``).
+            def configure(server_round: int, *args: Any) -> list[Message]:
+                messages = list(fn(server_round, *args))
+                self._sent[phase] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
+                return messages
+            return configure
+
         for name in self.ROUND_HOOKS:  # instance attributes shadow the (overridden) methods
-            setattr(self, name, shifted(getattr(self, name)))
+            hook = getattr(self, name)
+            if name.startswith("configure_"):
+                hook = sending(name.removeprefix("configure_"), hook)
+            setattr(self, name, shifted(hook))  # the recorder sees the true round too
         try:
             return super().start(grid, initial_arrays, num_rounds, timeout, train_config,
                                  evaluate_config, evaluate_fn and shifted(evaluate_fn))
@@ -323,9 +335,7 @@ class FedotStrategy(FedAvg):
         config = ConfigRecord({**config, **self.client_config(server_round)})
         wait_for_nodes(grid, self.min_available_nodes, self.wait_timeout, key="min-replies")
         with self._seeded(server_round, 0):
-            messages = list(super().configure_train(server_round, arrays, config, grid))
-        self._sent["train"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
-        return messages
+            return super().configure_train(server_round, arrays, config, grid)
 
     def configure_evaluate(
         self, server_round: int, arrays: ArrayRecord, config: ConfigRecord, grid: Grid
@@ -335,9 +345,7 @@ class FedotStrategy(FedAvg):
         if self.fraction_evaluate > 0:
             wait_for_nodes(grid, self.min_available_nodes, self.wait_timeout, key="min-replies")
         with self._seeded(server_round, 1):
-            messages = list(super().configure_evaluate(server_round, arrays, config, grid))
-        self._sent["evaluate"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
-        return messages
+            return super().configure_evaluate(server_round, arrays, config, grid)
 
     def _record_screen(
         self, server_round: int, phase: str, replies: list[Message], rejected: list[Rejection]

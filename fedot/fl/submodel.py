@@ -231,7 +231,6 @@ class SubmodelStrategy(FedotStrategy):
             messages.append(Message(content, self.nodes[pid], MessageType.TRAIN))
         if extraction:
             self.log.entry(server_round)["extraction"] = extraction
-        self._sent["train"] = (server_round, [int(m.metadata.dst_node_id) for m in messages])
         return messages
 
     def reply_spec(self) -> Callable[[RecordDict], ArraySpec | None]:

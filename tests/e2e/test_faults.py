@@ -137,3 +137,26 @@ def test_too_few_nodes_for_the_quorum_times_out_naming_it(
     with pytest.raises(TimeoutError, match="min-replies=3"):
         run_inline({"clients": 3, "rounds": 3, "local.epochs": 1, "min-replies": 3,
                     "wait-timeout": 0.5, "out-dir": str(tmp_path)}, 3)
+
+
+@pytest.mark.parametrize(("scheme", "extra"), [
+    ("fedavg", {}),
+    ("fedavot", {"participation.availability": "all"}),
+    ("subflot", {"model.hidden": 16}),
+])
+def test_a_node_lost_mid_round_is_named_for_every_scheme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str, extra: dict
+) -> None:
+    # Prepare: partition 2's node vanishes after round 2's instructions were built
+    from fedot.fl import inline
+
+    _lose_node_from_round(monkeypatch, 2, 2)
+    # Execute
+    run_inline({"scheme": scheme, "clients": 3, "rounds": 2, "local.epochs": 1,
+                "out-dir": str(tmp_path), **extra}, 3)
+    # Assert: round 1 complete; round 2 names the silent node, whatever configure_train the
+    # scheme overrides
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "completed"
+    assert res["rounds"][1]["train_missing"] == []
+    assert res["rounds"][2]["train_missing"] == [inline._FIRST_NODE_ID + 2]
