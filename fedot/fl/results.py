@@ -40,6 +40,7 @@ __all__ = [
     "read_checkpoint",
     "read_results",
     "restore_rng_state",
+    "results_until",
     "rng_state",
 ]
 
@@ -49,7 +50,7 @@ METRICS_FILE = "metrics.csv"
 PLOT_FILE = "metrics.png"
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Layout version of ``checkpoint.pt`` (2: with ``results`` and ``rng``, resumable).
-CHECKPOINT_VERSION = 2
+CHECKPOINT_VERSION = 3
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -62,17 +63,41 @@ def atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _json_ready(value: Any, *, finite: bool = True) -> Any:
-    """Plain Python values (NumPy scalars unwrapped); non-finite floats → None if ``finite``."""
+def _json_ready(value: Any) -> Any:
+    """Plain Python values (NumPy scalars unwrapped); non-finite floats → None."""
     if isinstance(value, Mapping):
-        return {str(k): _json_ready(v, finite=finite) for k, v in value.items()}
+        return {str(k): _json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(v, finite=finite) for v in value]
+        return [_json_ready(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
-    if finite and isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def results_until(out_dir: str | Path, last_round: int) -> dict[str, Any]:
+    """Return ``results.json`` of a run cut after ``last_round`` (the checkpoint's round).
+
+    ``results.json`` is written (atomically) before the checkpoint every round, so it holds at
+    least the checkpoint's rounds — one more if the run died between the two writes. Metric
+    values written as ``null`` (NaN in the run) are NaN again, so a resumed run holds exactly
+    what an uninterrupted one would.
+
+    Raises
+    ------
+    ValueError
+        If ``results.json`` lacks round ``last_round``.
+    """
+    results = read_results(out_dir)
+    rounds = [e for e in results["rounds"] if e["round"] <= last_round]
+    if not rounds or rounds[-1]["round"] != last_round:
+        raise ValueError(f"{RESULTS_FILE} in {out_dir} does not record round {last_round}")
+    for entry in rounds:
+        for section in ("server", "train", "evaluate"):
+            entry[section] = {k: math.nan if v is None else v
+                              for k, v in entry.get(section, {}).items()}
+    return {**results, "rounds": rounds, "final": rounds[-1]["server"]}
 
 
 def _dump(obj: Any) -> bytes:
@@ -92,14 +117,14 @@ def read_checkpoint(out_dir: str | Path) -> dict[str, Any]:
     FileNotFoundError
         If the run directory has no checkpoint.
     ValueError
-        If the checkpoint predates resumable checkpoints (no ``results``).
+        If the checkpoint predates this checkpoint format.
     """
     path = Path(out_dir) / CHECKPOINT_FILE
     if not path.is_file():
         raise FileNotFoundError(f"no {CHECKPOINT_FILE} in {out_dir} (was the run started with "
                                 "checkpoint = false, or did it stop before round 0?)")
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    if ckpt.get("version", 1) < CHECKPOINT_VERSION or "results" not in ckpt:
+    if ckpt.get("version", 1) != CHECKPOINT_VERSION:
         raise ValueError(f"{path} was written by an older fedot and cannot be resumed")
     return ckpt
 
@@ -252,7 +277,6 @@ class ResultsRecorder:
                 "arrays": {k: torch.from_numpy(a.numpy()) for k, a in arrays.items()},
                 "strategy_state": self.strategy.state_dict(),
                 "config": self.results["config"],
-                "results": _json_ready(self.results, finite=False),
                 "rng": rng_state(),
             },
             buf,

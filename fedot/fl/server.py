@@ -29,6 +29,7 @@ from fedot.fl.results import (
     read_checkpoint,
     read_results,
     restore_rng_state,
+    results_until,
 )
 from fedot.fl.strategy import FedotStrategy, wait_for_nodes
 
@@ -82,10 +83,13 @@ def load_resume(cfg: RunConfig, total_rounds: int) -> tuple[Path, dict[str, Any]
         raise ResumeError(f"cannot resume {out_dir}: the config differs from the checkpoint's "
                           f"({'; '.join(diff)})")
     done = int(ckpt["round"])
-    rounds = ckpt["results"]["rounds"]
-    if not rounds or rounds[-1]["round"] != done or not 0 <= done <= total_rounds:
+    if not 0 <= done <= total_rounds:
         raise ResumeError(f"cannot resume {out_dir}: inconsistent checkpoint (round {done} of "
                           f"{total_rounds})")
+    try:  # the results so far come from results.json, cut at the checkpoint's round
+        ckpt["results"] = results_until(out_dir, done)
+    except (OSError, ValueError) as exc:
+        raise ResumeError(f"cannot resume {out_dir}: {exc}") from exc
     if done == total_rounds:
         status = read_results(out_dir).get("status") if (out_dir / RESULTS_FILE).is_file() else None
         if status == "completed":
