@@ -210,8 +210,6 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
     target_features = features(target) if features is not None else None
     model = velocity.to(device)
     potential_model = potential.to(device) if potential is not None else None
-    calls = {"n": 0}
-    last: dict[str, Any] = {}
 
     def distance(samples: np.ndarray) -> dict[str, float]:
         if features is None:
@@ -219,9 +217,7 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
         return {"swd": sliced_w2(samples.reshape(len(samples), -1), target.reshape(len(target), -1)),
                 "fd": frechet_distance(features(samples), target_features)}
 
-    def evaluate(arrays: ArrayRecord) -> dict[str, float]:
-        server_round = calls["n"]
-        calls["n"] += 1
+    def evaluate(server_round: int, arrays: ArrayRecord) -> dict[str, float]:
         load_flow_arrays(arrays, model, potential_model)
         model.eval()
         if not evaluation_round(cfg, server_round):
@@ -236,7 +232,6 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
             for name, value in distance(samples).items():
                 out[f"{name}-nfe{nfe}"] = value
             if nfe == nfes[-1]:
-                last.update(samples=samples, trajectory=[t.cpu().numpy() for t in res.trajectory])
                 moved = bool((res.trajectory[-1] != res.trajectory[0]).any())
                 # a zero field (e.g. the conv net's zero-initialised output) has no path to measure
                 out["path-length-ratio"] = (path_length_ratio(res.trajectory) if moved
@@ -267,10 +262,7 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
                        "potential": (sum(p.numel() for p in potential.parameters())
                                      if potential is not None else 0)},
     }}
-    def resume_after(server_round: int) -> None:
-        calls["n"] = server_round + 1  # the next evaluation is of round server_round + 1
-
-    return ServerTask(flow_arrays(velocity, potential), evaluate, info, finalize, resume_after)
+    return ServerTask(flow_arrays(velocity, potential), evaluate, info, finalize)
 
 
 def _tile(imgs: np.ndarray, per_row: int) -> np.ndarray:

@@ -135,7 +135,7 @@ def irl_server_task(cfg: RunConfig, strategy: RewardStrategy) -> ServerTask:
                      title=f"{cfg.scheme}: {cfg.irl.env}, {cfg.irl.heterogeneity} "
                            f"{cfg.irl.strength:g}")
 
-    def evaluate(arrays: ArrayRecord) -> dict[str, float]:
+    def evaluate(_round: int, arrays: ArrayRecord) -> dict[str, float]:
         out = irl_metrics(problem, reward_of(arrays), shared)
         # The local-only baseline, measured on the same run: each client's own reward, scored
         # like the global one, averaged over the clients of the last aggregated round.

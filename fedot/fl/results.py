@@ -157,7 +157,7 @@ class ResultsRecorder:
         The validated run config (nested, JSON-ready), written to ``config.json``.
     strategy : FedotStrategy
         The strategy whose :class:`~fedot.fl.strategy.RoundLog` is merged into each round.
-    server_eval : Callable[[ArrayRecord], Mapping[str, float]]
+    server_eval : Callable[[int, ArrayRecord], Mapping[str, float]]
         Evaluates global arrays on the server's held-out test set.
     checkpoint : bool
         Write ``checkpoint.pt`` (global arrays, strategy state, round) after every round.
@@ -179,7 +179,7 @@ class ResultsRecorder:
         scheme: str,
         config: Mapping[str, Any],
         strategy: FedotStrategy,
-        server_eval: Callable[[ArrayRecord], Mapping[str, float]],
+        server_eval: Callable[[int, ArrayRecord], Mapping[str, float]],
         checkpoint: bool = True,
         extra: Mapping[str, Any] | None = None,
         total_rounds: int | None = None,
@@ -232,7 +232,7 @@ class ResultsRecorder:
             last = self.results["rounds"][-1]
             log(INFO, "fedot: resumed after round %d/%s", server_round, self.total_rounds)
             return MetricRecord(dict(last["server"]))
-        server = {k: float(v) for k, v in self.server_eval(arrays).items()}
+        server = {k: float(v) for k, v in self.server_eval(server_round, arrays).items()}
         now = time.perf_counter()
         logged = self.strategy.log.pop(server_round)
         entry: dict[str, Any] = {

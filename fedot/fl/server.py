@@ -127,8 +127,6 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
         except (KeyError, ValueError) as exc:
             raise ResumeError(f"cannot resume {out_dir}: {cfg.scheme} strategy state: {exc}") from exc
         initial = ArrayRecord(dict(ckpt["arrays"]))
-        if task.resume_after is not None:
-            task.resume_after(done)
         log(INFO, "fedot: resuming after round %d of %d", done, total)
     recorder = ResultsRecorder(
         out_dir,

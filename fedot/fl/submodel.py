@@ -137,8 +137,8 @@ class SubmodelStrategy(FedotStrategy):
         task = super().server_task(cfg, out_dir)
         evaluate = task.evaluate
 
-        def with_personal(arrays: ArrayRecord) -> dict[str, float]:
-            return {**evaluate(arrays), **self._personal}
+        def with_personal(server_round: int, arrays: ArrayRecord) -> dict[str, float]:
+            return {**evaluate(server_round, arrays), **self._personal}
 
         task.evaluate = with_personal
         return task

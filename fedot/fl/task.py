@@ -122,22 +122,19 @@ class ServerTask:
     ----------
     initial_arrays : ArrayRecord
         The initial global model.
-    evaluate : Callable[[ArrayRecord], Mapping[str, float]]
-        Server-side evaluation of global arrays (run at round 0 and after every round).
+    evaluate : Callable[[int, ArrayRecord], Mapping[str, float]]
+        Server-side evaluation ``evaluate(server_round, arrays)`` of the global arrays (at round 0
+        and after every round; the true round also on a resumed run).
     info : dict
         JSON-ready facts about the data/environments, merged into ``results.json``.
     finalize : Callable[[Path, ArrayRecord], None], optional
         Writes the task's extra artefacts (plots) to the run directory after the last round.
-    resume_after : Callable[[int], None], optional
-        Called once when a run resumes after round r, before any evaluation: the next
-        ``evaluate`` call is of round r + 1 (a task that counts its evaluations sets its count).
     """
 
     initial_arrays: ArrayRecord
-    evaluate: Callable[[ArrayRecord], Mapping[str, float]]
+    evaluate: Callable[[int, ArrayRecord], Mapping[str, float]]
     info: dict[str, Any] = field(default_factory=dict)
     finalize: Callable[[Path, ArrayRecord], None] | None = None
-    resume_after: Callable[[int], None] | None = None
 
 
 def classifier_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
@@ -159,7 +156,9 @@ def classifier_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
             "test": len(dataset.test), "input_shape": list(dataset.input_shape),
         },
     }
-    return ServerTask(to_arrays(global_model(cfg, dataset)), server_evaluator(cfg), info)
+    evaluate = server_evaluator(cfg)
+    return ServerTask(to_arrays(global_model(cfg, dataset)),
+                      lambda _round, arrays: evaluate(arrays), info)
 
 
 @dataclass
