@@ -321,17 +321,15 @@ def cluster_up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every node to be online")] = 60.0,
 ) -> None:
     """Start one SuperLink and N SuperNodes on 127.0.0.1; register the mode's connection."""
-    from fedot.fl.cluster import ISOLATIONS, MODES
     from fedot.fl.cluster import cluster_up as up
 
-    if mode not in MODES or isolation not in ISOLATIONS:
-        typer.secho(f"error: --mode must be one of {', '.join(MODES)} and --isolation one of "
-                    f"{', '.join(ISOLATIONS)}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(2)
     root, _ = _defaults()
     try:
         info = up(root, nodes, mode=mode, isolation=isolation, port=port, node_port=node_port,
                   timeout=timeout)
+    except ValueError as exc:  # an unknown --mode / --isolation, refused before anything starts
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     except (RuntimeError, TimeoutError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None

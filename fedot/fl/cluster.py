@@ -117,6 +117,14 @@ def _connection_block(mode: str, name: str, address: str, root_certificates: Pat
     return string.Template(body).substitute(values).strip() + "\n"
 
 
+def _check_mode(mode: str, isolation: str = "subprocess") -> None:
+    """Raise ``ValueError`` naming the allowed values for an unknown mode or isolation."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if isolation not in ISOLATIONS:
+        raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+
+
 def write_connection(root: Path, port: int, name: str = CONNECTION, *, mode: str = "insecure",
                      root_certificates: Path | None = None, host: str = "127.0.0.1") -> Path:
     """Add (or replace) ``[superlink.<name>]`` for ``host:port`` in the project's Flower config.
@@ -124,8 +132,7 @@ def write_connection(root: Path, port: int, name: str = CONNECTION, *, mode: str
     ``mode`` picks the template in ``deploy/connections/``: ``insecure = true``, or (``tls``,
     ``auth``) ``root-certificates = <absolute path of the CA certificate>``.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    _check_mode(mode)
     if mode != "insecure" and root_certificates is None:
         raise ValueError(f"mode {mode!r} needs root_certificates (the CA certificate)")
     path = flwr_home(root) / "config.toml"
@@ -191,10 +198,7 @@ def service_commands(
     database : str, optional
         SuperLink ``--database`` (default: Flower's in-memory state).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    if isolation not in ISOLATIONS:
-        raise ValueError(f"isolation must be one of {ISOLATIONS}, got {isolation!r}")
+    _check_mode(mode, isolation)
     tls = mode != "insecure"
     if tls and certs is None:
         raise ValueError(f"mode {mode!r} needs the certificate directory")
@@ -339,8 +343,7 @@ def cluster_up(
     state = _state_dir(root)
     if cluster_status(root)["running"]:
         raise RuntimeError(f"a fedot cluster is already running ({state}); run `fedot cluster down`")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    _check_mode(mode, isolation)  # before any certificate or key is generated
     busy = [p for p in (port, *range(node_port, node_port + nodes)) if _in_use(p)]
     if busy:  # another SuperLink there would silently take our nodes and runs
         raise RuntimeError(f"port(s) {busy} on 127.0.0.1 already in use: pick --port/--node-port")
