@@ -7,9 +7,16 @@ and rewrites the files atomically. The schema is documented in ``docs/results.md
 add keys, never remove them.
 
 ``checkpoint.pt`` is the run's single source of truth for resuming (``resume``): written atomically
-after ``results.json`` in every round, it holds the global arrays, the strategy state, the global
-RNG states and the results so far, so a resumed run rebuilds ``results.json`` from it and a kill
-at any moment (even between the two writes, or during either) loses or repeats no round.
+after ``results.json`` in every round, it holds the global arrays, the strategy state and the
+global RNG states; a resumed run cuts ``results.json`` at the checkpoint's round
+(:func:`results_until`), so a kill at any moment (even between the two writes, or during either)
+records no round twice and loses none before the checkpoint.
+
+The round loop does not wait for the disk: each round's files are serialised on the calling thread
+(``results.json`` incrementally — finished rounds are encoded once, not on every rewrite — and the
+checkpoint into memory, so both are snapshots of that round) and written by one background writer
+thread, in order (``results.json`` before ``checkpoint.pt``); :meth:`ResultsRecorder.finish` waits
+for it, and a failed write is raised on the next round.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ import json
 import math
 import os
 import random
+import textwrap
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from logging import INFO
 from pathlib import Path
 from typing import Any
@@ -144,6 +153,33 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
 
 
+class _FileWriter:
+    """One background thread writing files atomically, in submission order.
+
+    A write error is raised by the next :meth:`submit` or by :meth:`flush`.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedot-writer")
+        self._pending: list[Future[None]] = []
+
+    def submit(self, path: Path, data: bytes) -> None:
+        done = [f for f in self._pending if f.done()]
+        self._pending = [f for f in self._pending if not f.done()]
+        for future in done:
+            future.result()
+        self._pending.append(self._pool.submit(atomic_write, path, data))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            future.result()
+
+
+#: Stands for the ``rounds`` list while the rest of ``results.json`` is encoded.
+_ROUNDS_SLOT = "\u0000fedot-rounds\u0000"
+
+
 class ResultsRecorder:
     """Collect per-round results and write them to ``out_dir``.
 
@@ -202,6 +238,9 @@ class ResultsRecorder:
         }
         self._last = time.perf_counter()
         self._start = self._last
+        self._writer = _FileWriter()
+        #: ``results.json`` text of each recorded round (a round's entry is final once recorded).
+        self._round_texts: list[str] = []
         #: Round of the checkpoint this run resumed from (None: a new run).
         self.resumed_round: int | None = None
         if resume is not None:
@@ -260,13 +299,26 @@ class ResultsRecorder:
         """Mark the run finished, write all files and the plot; return the run directory."""
         self.results["status"] = status
         self._write()
+        self._writer.flush()
         if self.results["rounds"]:
             plot_metrics(self.results, self.out_dir / PLOT_FILE)
         return self.out_dir
 
     def _write(self) -> None:
-        atomic_write(self.out_dir / RESULTS_FILE, _dump(self.results))
-        atomic_write(self.out_dir / METRICS_FILE, _metrics_csv(self.results["rounds"]))
+        self._writer.submit(self.out_dir / RESULTS_FILE, self._results_json())
+        self._writer.submit(self.out_dir / METRICS_FILE, _metrics_csv(self.results["rounds"]))
+
+    def _results_json(self) -> bytes:
+        """``_dump(self.results)``, encoding only the rounds recorded since the last call."""
+        rounds = self.results["rounds"]
+        if len(self._round_texts) > len(rounds):
+            self._round_texts = []
+        for entry in rounds[len(self._round_texts):]:
+            self._round_texts.append(textwrap.indent(json.dumps(_json_ready(entry), indent=2),
+                                                     "    "))
+        head = json.dumps(_json_ready({**self.results, "rounds": _ROUNDS_SLOT}), indent=2)
+        body = "[\n" + ",\n".join(self._round_texts) + "\n  ]" if self._round_texts else "[]"
+        return (head.replace(json.dumps(_ROUNDS_SLOT), body, 1) + "\n").encode()
 
     def _save_checkpoint(self, server_round: int, arrays: ArrayRecord) -> None:
         buf = io.BytesIO()
@@ -281,7 +333,7 @@ class ResultsRecorder:
             },
             buf,
         )
-        atomic_write(self.out_dir / CHECKPOINT_FILE, buf.getvalue())
+        self._writer.submit(self.out_dir / CHECKPOINT_FILE, buf.getvalue())
 
 
 def _metrics_csv(rounds: list[dict[str, Any]]) -> bytes:
