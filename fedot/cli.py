@@ -388,6 +388,8 @@ def fuse(
         help="Data seed (default: the run config's, else 0)")] = None,
     eval_: Annotated[str | None, typer.Option(
         "--eval", help="Print test accuracy of the inputs and the fused model on this dataset")] = None,
+    device: Annotated[str, typer.Option(
+        help="Where distances and plans are computed: cpu, cuda, cuda:N or auto")] = "cpu",
 ) -> None:
     """Fuse K saved client models by OT alignment + averaging (OTFusion; the first is the target)."""
     from fedot.fusion.oneshot import fuse_saved
@@ -409,12 +411,13 @@ def fuse(
     try:
         res = fuse_saved(inputs, model=model, hidden=hidden, dataset=dataset or eval_, seed=seed,
                          metric=metric, method=method, reg=reg, weights=w, probe_size=probe_size,
-                         iterations=iterations)
+                         iterations=iterations, device=device)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     elapsed = time.perf_counter() - start
-    typer.echo(f"loaded and fused {len(inputs)} models ({metric}, {method}) in {elapsed:.2f} s")
+    typer.echo(f"loaded and fused {len(inputs)} models ({metric}, {method}, "
+               f"{next(res.model.parameters()).device}) in {elapsed:.2f} s")
     for k, diags in enumerate(res.diagnostics):
         typer.echo(f"  input {k}: off-identity per layer "
                    + ", ".join(f"{d.group}={d.off_identity:.3f}" for d in diags))

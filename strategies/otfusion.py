@@ -16,7 +16,9 @@ With ``fusion.basis = "sae"``, one hidden group is aligned in the basis of spars
 features learned on the probe (:func:`fedot.fusion.fuse_sae`), the others by OTFusion.
 
 Clients run the ``classifier`` task. Config: ``fusion.*``. The alignment is non-linear, so every
-reply is checked for NaN/Inf before it is aligned.
+reply is checked for NaN/Inf before it is aligned. The server aligns on the run's ``device``
+(``auto``: CUDA when the server has it): models, probe, distances and entropic plans live there;
+exact plans are solved on the CPU from the cost computed on the device.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from fedot.fl.strategy import FedotStrategy
 from fedot.fl.task import ServerTask, derive_seed, federated_data, global_model, load_arrays, to_arrays
 from fedot.fusion import derive_spec, fuse_detailed, fuse_sae
 from fedot.fusion.align import summarise_layers
+from fedot.learning import resolve_device
 
 __all__ = ["OTFusion"]
 
@@ -50,6 +53,7 @@ class OTFusion(FedotStrategy):
         self.fusion = fusion
         self.template: torch.nn.Module | None = None
         self.probe: torch.Tensor | None = None
+        self.device = torch.device("cpu")
         self._broadcast: ArrayRecord | None = None
 
     @classmethod
@@ -60,13 +64,15 @@ class OTFusion(FedotStrategy):
     def server_task(self, cfg: RunConfig, out_dir: Path) -> ServerTask:
         """Return the supervised task; keep the model template and the server's probe batch."""
         dataset, _ = federated_data(cfg, cfg.clients)
-        self.template = global_model(cfg, dataset)
+        self.device = resolve_device(cfg.device)
+        self.template = global_model(cfg, dataset).to(self.device)
         f = self.fusion
         if f.probe == "server-test":
             self.probe = torch.as_tensor(dataset.test.x[: f.probe_size])
         else:
             gen = torch.Generator().manual_seed(derive_seed(cfg.seed, 91))
             self.probe = torch.randn((f.probe_size, *dataset.input_shape), generator=gen)
+        self.probe = self.probe.to(self.device)
         return super().server_task(cfg, out_dir)
 
     def configure_train(

@@ -57,7 +57,7 @@ from fedot.fusion.align import LayerDiagnostics, fuse, fuse_detailed
 from fedot.fusion.rebasin import weight_matching
 from fedot.fusion.sae import fuse_sae
 from fedot.fusion.spec import spec_for
-from fedot.learning import build_model, evaluate, train
+from fedot.learning import build_model, evaluate, resolve_device, train
 
 __all__ = [
     "METHODS",
@@ -467,6 +467,7 @@ def fuse_saved(
     weights: Sequence[float] | None = None,
     probe_size: int = 256,
     iterations: int = 1,
+    device: str | torch.device = "cpu",
 ) -> SavedFusion:
     """Fuse K saved models (state-dict files or run directories, :func:`load_state`) by OTFusion.
 
@@ -476,9 +477,14 @@ def fuse_saved(
     (``dataset``, else the first run config's) gives the input shape and, for
     ``metric="activations"``, the probe: ``probe_size`` training inputs drawn with ``seed`` (default
     the run config's seed, else 0). The first model is the fusion target.
+
+    ``device`` (``"cpu"``, ``"cuda"``, ``"auto"``): where the models are loaded and every distance
+    and plan is computed (exact plans solve on the CPU from the cost computed there); the fused
+    model and the parents stay on it.
     """
     if not paths:
         raise ValueError("give at least one model to fuse")
+    where = resolve_device(device)
     loaded = [load_state(p) for p in paths]
     config = next((c for _, c in loaded if c), None) or {}
     dataset = dataset or config.get("dataset")
@@ -492,7 +498,7 @@ def fuse_saved(
         arch = (cfg_k or {}).get("model", {})
         parents.append(build_from_state(
             state, model=model or arch.get("name"), hidden=hidden or arch.get("hidden"),
-            input_shape=data.input_shape if data is not None else None))
+            input_shape=data.input_shape if data is not None else None).to(where))
     probe = None
     if metric == "activations":
         if data is None:

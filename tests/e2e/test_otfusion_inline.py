@@ -62,3 +62,26 @@ def test_nan_reply_is_set_aside_before_alignment(tmp_path: Path) -> None:
     last = res["rounds"][-1]
     assert [r["partition_id"] for r in last["train_rejected"]] == [1]
     assert res["final"]["accuracy"] > 0.2
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("metric", ["weights", "activations"])
+def test_otfusion_aligns_on_the_gpu(
+    tmp_path: Path, metric: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Arrange: record the device of every cost matrix the alignment builds
+    import fedot.fusion.align as align
+
+    devices: list[str] = []
+    original = align.transport_plan
+
+    def spy(cost: torch.Tensor, *args: object, **kwargs: object) -> object:
+        devices.append(cost.device.type)
+        return original(cost, *args, **kwargs)
+
+    monkeypatch.setattr(align, "transport_plan", spy)
+    # Execute
+    res = _run(tmp_path, "otfusion", rounds=1, device="cuda", **{"fusion.metric": metric})
+    # Assert
+    assert res["status"] == "completed" and res["final"]["accuracy"] > 0.1
+    assert devices and set(devices) == {"cuda"}

@@ -1,0 +1,180 @@
+"""End-to-end round times through ``flwr run`` (Ray simulation), and scale.
+
+* :func:`bench_ray_overhead` — fedot's ``fedavg`` app vs a bare Flower FedAvg app
+  (:mod:`fedot.bench.bare_flower`) with the same ClientApp, model, clients and run config, both
+  started with ``flwr run <app> local`` (fedot's managed local SuperLink, Ray simulation) by
+  :func:`fedot.fl.runner.run_flwr`, alternating fedot / Flower / fedot / …; the median round time
+  (round 1 dropped) of each and their ratio. fedot's inline runner is timed on the same config.
+* :func:`bench_scale` — many clients: ``ray_clients`` virtual SuperNodes in Ray simulation and
+  ``inline_clients`` in the in-process runner, on ``synthetic-regression`` (100 samples per natural
+  client, a linear model), round times and peak memory. Memory of a Ray run is the peak over time
+  of the summed proportional set size (PSS, shared pages split between sharers) of every process
+  the run started (SuperLink, Ray's raylet/GCS/workers, the ServerApp), sampled every 0.25 s; of an
+  inline run, the peak resident set (``ru_maxrss``) of its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fedot.fl.inline import project_root, run_inline
+from fedot.fl.runner import run_flwr
+
+__all__ = ["PeakMemory", "bench_ray_overhead", "bench_scale", "bare_flower_app"]
+
+BARE_SERVERAPP = "fedot.bench.bare_flower:app"
+
+
+def bare_flower_app(root: Path, dest: Path) -> Path:
+    """Write into ``dest`` an app directory identical to ``root``'s but for the ServerApp.
+
+    Only ``pyproject.toml`` is copied (with ``serverapp`` pointing at
+    :mod:`fedot.bench.bare_flower`): the ClientApp and fedot itself are imported from the
+    installed package, as they are for ``root``.
+    """
+    text = (root / "pyproject.toml").read_text()
+    needle = 'serverapp = "strategies.server_app:app"'
+    if needle not in text:
+        raise ValueError(f"{root / 'pyproject.toml'} does not name {needle!r}")
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "pyproject.toml").write_text(text.replace(needle, f'serverapp = "{BARE_SERVERAPP}"'))
+    return dest
+
+
+def _round_times(out_dir: Path) -> tuple[list[float], dict[str, Any]]:
+    results = json.loads((out_dir / "results.json").read_text())
+    times = [float(e["time_s"]) for e in results["rounds"] if e["round"] > 0]
+    return times, results.get("final", {})
+
+
+class PeakMemory:
+    """Peak summed PSS (bytes) of the processes started after construction, sampled in a thread."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self._before = set(self._pids())
+        self._interval = interval
+        self._stop = threading.Event()
+        self.peak = 0
+        self.processes = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _pids() -> list[int]:
+        return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+
+    @staticmethod
+    def _pss(pid: int) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            new = [p for p in self._pids() if p not in self._before and p != os.getpid()]
+            total = sum(self._pss(p) for p in new)
+            if total > self.peak:
+                self.peak, self.processes = total, len(new)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bench_ray_overhead(*, rounds: int = 20, clients: int = 10, repeats: int = 2) -> dict[str, Any]:
+    """Median Ray-simulation round time of fedot's fedavg vs bare Flower FedAvg, and inline."""
+    root = project_root()
+    config: dict[str, Any] = {"rounds": rounds, "clients": clients}
+    times: dict[str, list[float]] = {"fedot": [], "flower": []}
+    walls: dict[str, list[float]] = {"fedot": [], "flower": []}
+    first: dict[str, list[float]] = {"fedot": [], "flower": []}
+    final: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bare_flower_app(root, Path(tmp, "bare-app"))
+        for rep in range(repeats):
+            for arm, app in (("fedot", root), ("flower", bare)):
+                out = Path(tmp, f"{arm}-{rep}")
+                start = time.perf_counter()
+                run_flwr(app, config, out_dir=out, num_supernodes=clients)
+                walls[arm].append(time.perf_counter() - start)
+                t, final[arm] = _round_times(out)
+                first[arm].append(t[0])
+                times[arm] += t[1:]
+        start = time.perf_counter()
+        run_inline({**config, "out-dir": f"{tmp}/inline"}, clients)
+        inline_wall = time.perf_counter() - start
+        inline_times, final["inline"] = _round_times(Path(tmp, "inline"))
+    med = {arm: statistics.median(v) for arm, v in times.items()}
+    return {
+        "rounds": rounds, "clients": clients, "repeats": repeats,
+        "fedot_round_s": med["fedot"], "flower_round_s": med["flower"],
+        "ratio": med["fedot"] / med["flower"],
+        "fedot_wall_s": statistics.median(walls["fedot"]),
+        "flower_wall_s": statistics.median(walls["flower"]),
+        "fedot_round1_s": statistics.median(first["fedot"]),
+        "flower_round1_s": statistics.median(first["flower"]),
+        "inline_round_s": statistics.median(inline_times[1:]), "inline_round1_s": inline_times[0],
+        "inline_wall_s": inline_wall,
+        "final_accuracy": {k: v.get("accuracy") for k, v in final.items()},
+    }
+
+
+SCALE_CONFIG: dict[str, Any] = {
+    "dataset": "synthetic-regression", "model.name": "linear", "partition.kind": "natural",
+    "fraction-evaluate": 0.0, "checkpoint": False,
+}
+
+
+def _inline_scale(clients: int, rounds: int, out_dir: Path) -> dict[str, Any]:
+    """Run the inline runner in a fresh process (its own peak RSS); return times and memory."""
+    config = {**SCALE_CONFIG, "clients": clients, "rounds": rounds, "out-dir": str(out_dir)}
+    code = ("import json, sys; from fedot.fl.inline import run_inline; "
+            "run_inline(json.loads(sys.argv[1]), int(sys.argv[2]))")
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, json.dumps(config), str(clients)],
+                            stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"inline scale run with {clients} clients exited {proc.returncode}")
+    times, _ = _round_times(out_dir)
+    return {"clients": clients, "rounds": rounds, "wall_s": wall, "round_s": times,
+            "peak_mib": usage.ru_maxrss / 1024}
+
+
+def bench_scale(*, ray_clients: int = 1000, inline_clients: int = 10_000, rounds: int = 2,
+                timeout: float = 600.0) -> dict[str, Any]:
+    """Round times and peak memory with many clients, in Ray simulation and in-process."""
+    root = project_root()
+    out: dict[str, Any] = {"config": SCALE_CONFIG}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = {**SCALE_CONFIG, "clients": ray_clients, "rounds": rounds}
+        start = time.perf_counter()
+        with PeakMemory() as mem:
+            run_flwr(root, config, out_dir=Path(tmp, "ray"), num_supernodes=ray_clients,
+                     timeout=timeout)
+        times, _ = _round_times(Path(tmp, "ray"))
+        out["ray"] = {"clients": ray_clients, "rounds": rounds,
+                      "wall_s": time.perf_counter() - start, "round_s": times,
+                      "peak_mib": mem.peak / 2**20, "processes": mem.processes}
+        out["inline"] = _inline_scale(inline_clients, rounds, Path(tmp, "inline"))
+    return out
