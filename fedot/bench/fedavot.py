@@ -3,9 +3,11 @@
 * IPFP: :func:`fedot.ot.masked_sinkhorn` on N users × M random subsets (2–10 members) with
   feasible marginals (p, q the marginals of a random plan on the mask), and the max-flow
   feasibility test on the same instance.
-* Aggregation: ``aggregate_train`` of FedAVOT and of fedot's FedAvg on the *same* replies
-  (``clients`` replies of ``params`` float32 parameters), medians over repeats, arms alternating.
-  Both include the shared reply screening; FedAVOT adds the lookup of its precomputed column.
+* Aggregation: ``aggregate_train`` of FedAVOT, of federated flow matching (``ffm``) and of
+  fedot's FedAvg on the *same* replies (``clients`` replies of ``params`` float32 parameters),
+  medians over repeats, arms alternating. All include the shared reply screening; FedAVOT adds the
+  lookup of its precomputed column, FFM the record of its stage. The read floor (one pass over
+  every reply's payload) is measured in the same loop.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flwr.supercore.task_identity import TaskIdentity
 
 from fedot.config import load_run_config
 from fedot.fl import keys
+from fedot.fl.aggregate import array_view
 from fedot.fl.strategy import FedotStrategy
 from fedot.fl.validation import array_specs
 from fedot.ot import masked_feasibility, masked_sinkhorn
@@ -78,7 +81,7 @@ def _replies(clients: int, params: int, rng: np.random.Generator) -> tuple[Array
 
 
 def bench_aggregation(clients: int = 10, params: int = 1_000_000, repeats: int = 5) -> dict[str, Any]:
-    """FedAVOT vs FedAvg ``aggregate_train`` on identical replies (medians, ratio)."""
+    """FedAVOT and FFM vs FedAvg ``aggregate_train`` on identical replies (medians, ratios)."""
     # The strategy registry is resolved by name at run time, as Flower resolves the apps.
     strategies = importlib.import_module("strategies").STRATEGIES
 
@@ -92,13 +95,20 @@ def bench_aggregation(clients: int = 10, params: int = 1_000_000, repeats: int =
     fedavot = strategies["fedavot"].from_config(cfg)
     fedavot.configure_clients(np.ones(2 * clients, dtype=np.int64))  # p uniform: feasible
     fedavg: FedotStrategy = strategies["fedavg"].from_config(load_run_config({"clients": clients}))
-    times: dict[str, list[float]] = {"fedavg": [], "fedavot": []}
+    ffm: FedotStrategy = strategies["ffm"].from_config(
+        load_run_config({"scheme": "ffm", "clients": clients}))
+    views = [array_view(next(iter(m.content.array_records.values()))["w"]) for m in replies]
+    times: dict[str, list[float]] = {"floor": [], "fedavg": [], "fedavot": [], "ffm": []}
     for _ in range(repeats):
-        for name, strategy in (("fedavg", fedavg), ("fedavot", fedavot)):
+        start = time.perf_counter()
+        for view in views:
+            view.sum()
+        times["floor"].append(time.perf_counter() - start)
+        for name, strategy in (("fedavg", fedavg), ("fedavot", fedavot), ("ffm", ffm)):
             strategy._spec = array_specs(global_arrays)
             start = time.perf_counter()
             strategy.aggregate_train(1, replies)
             times[name].append(time.perf_counter() - start)
     med = {k: statistics.median(v) for k, v in times.items()}
-    return {"clients": clients, "params": params, "fedavg_s": med["fedavg"],
-            "fedavot_s": med["fedavot"], "ratio": med["fedavot"] / med["fedavg"]}
+    return {"clients": clients, "params": params, **{f"{k}_s": v for k, v in med.items()},
+            "ratio": med["fedavot"] / med["fedavg"], "ffm_ratio": med["ffm"] / med["fedavg"]}

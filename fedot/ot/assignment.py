@@ -188,9 +188,10 @@ def _index(nx: Backend, idx: np.ndarray, like: Array) -> Array:
 
 
 def _entropy(nx: Backend, plan: Array) -> float:
+    # 0·log 0 = 0 without a boolean gather (a copy, and a device sync on GPU): log of max(p, tiny)
     p = plan / nx.sum(plan)
-    p = p[p > 0]
-    return float(-nx.sum(p * nx.log(p)))
+    tiny = float(np.finfo(nx.to_numpy(p[:1, :1]).dtype).tiny)
+    return float(-nx.sum(p * nx.log(nx.maximum(p, tiny))))
 
 
 def _off_identity(nx: Backend, plan: Array) -> float:

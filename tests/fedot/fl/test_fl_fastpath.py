@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import make_reply
 from flwr.app import Array, ArrayRecord
 
@@ -145,3 +146,31 @@ def test_observed_availability_counts_each_round_once_without_the_nan_reply() ->
     assert strategy.estimator.rounds == 2
     assert sorted(tuple(s.tolist()) for s in dist.subsets) == [(0, 1), (0, 1, 2)]
     assert strategy.log.entry(1)["aggregation"]["in_support"] is False  # nothing seen before it
+
+
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                           reason="needs CUDA"))],
+)
+def test_device_path_equals_the_host_path(device: str) -> None:
+    # Arrange: mixed dtypes, an integer counter, a 0-d array
+    rng = np.random.default_rng(3)
+    records = [ArrayRecord({
+        "w": Array(rng.standard_normal((33, 17)).astype(np.float32)),
+        "h": Array(rng.standard_normal(9).astype(np.float16)),
+        "d": Array(rng.standard_normal(5)),
+        "n": Array(np.array(10 * i + 3, dtype=np.int64)),
+    }) for i in range(5)]
+    weights = [1.0, 2.0, 3.5, 0.25, 4.0]
+    # Execute
+    host = weighted_average(records, weights)
+    moved = weighted_average(records, weights, device=device)
+    # Assert: same dtypes and shapes; float64 accumulation on both sides
+    for name in host:
+        a, b = host[name].numpy(), moved[name].numpy()
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_allclose(b, a, rtol=1e-12 if a.dtype == np.float64 else 0, atol=0)
+    same = [ArrayRecord({"w": Array(records[0]["w"].numpy())}) for _ in range(3)]
+    out = weighted_average(same, [1, 5, 7], device=device)["w"].numpy()
+    assert np.array_equal(out, records[0]["w"].numpy())  # identical inputs come back unchanged
