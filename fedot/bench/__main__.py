@@ -4,150 +4,154 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
-import statistics
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from fedot.bench.aggregation import bench_aggregation_paths
 from fedot.bench.barycenter import bench_barycenter, bench_fusion
+from fedot.bench.e2e import bench_ray_overhead, bench_scale
 from fedot.bench.fedavot import bench_aggregation, bench_ipfp
+from fedot.bench.kernels import bench_kernels, kernel_lines
 from fedot.bench.otfusion import bench_otfusion
 from fedot.bench.rounds import bench_round_overhead
 from fedot.bench.subflot import bench_subflot
-from fedot.fl.inline import project_root, run_inline
-from fedot.fl.runner import run_flwr
+from fedot.fl.inline import project_root
+from fedot.learning import resolve_device
+
+_LOG = logging.getLogger("fedot.bench")
 
 
-def _round_stats(out_dir: Path) -> dict[str, float]:
-    rounds = json.loads((out_dir / "results.json").read_text())["rounds"]
-    times = [e["time_s"] for e in rounds if e["round"] > 0]
-    return {"round1_s": times[0], "round_median_s": statistics.median(times[1:]),
-            "final_accuracy": rounds[-1]["server"]["accuracy"]}
-
-
-def bench_backends(rounds: int, clients: int) -> dict[str, Any]:
-    """Run the default experiment in-process and through ``flwr run`` (Ray), side by side."""
-    root = project_root()
-    out: dict[str, Any] = {"rounds": rounds, "clients": clients}
-    with tempfile.TemporaryDirectory() as tmp:
-        config = {"rounds": rounds, "clients": clients}
-        start = time.perf_counter()
-        run_inline({**config, "out-dir": f"{tmp}/inline"}, clients)
-        out["inline"] = {"wall_s": time.perf_counter() - start, **_round_stats(Path(tmp, "inline"))}
-        start = time.perf_counter()
-        run_flwr(root, config, out_dir=Path(tmp, "ray"), num_supernodes=clients)
-        out["ray"] = {"wall_s": time.perf_counter() - start, **_round_stats(Path(tmp, "ray"))}
-    return out
-
-
-def _plot(overhead: dict[str, Any], backends: dict[str, Any], path: Path) -> None:
+def _plot(overhead: dict[str, Any], ray: dict[str, Any], paths: list[dict[str, Any]],
+          path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(13, 3.6))
     a.bar(["Flower FedAvg", "fedot fedavg"],
           [overhead["flower_fedavg_round_s"] * 1e3, overhead["fedot_fedavg_round_s"] * 1e3],
           color=["#888", "#1f77b4"])
     a.set_ylabel("median round time (ms)")
-    a.set_title(f"in-process, {overhead['clients']} clients (ratio {overhead['ratio']:.2f})")
-    names = ["inline", "ray"]
-    b.bar(names, [backends[n]["round_median_s"] for n in names], color=["#1f77b4", "#ff7f0e"])
+    a.set_title(f"in-process grid (ratio {overhead['ratio']:.2f})")
+    names = ["Flower FedAvg\n(Ray)", "fedot fedavg\n(Ray)", "fedot fedavg\n(inline)"]
+    b.bar(names, [ray["flower_round_s"], ray["fedot_round_s"], ray["inline_round_s"]],
+          color=["#888", "#1f77b4", "#2ca02c"])
     b.set_ylabel("median round time (s), rounds ≥ 2")
-    b.set_title("backends, default experiment")
+    b.set_title(f"flwr run, Ray simulation (ratio {ray['ratio']:.2f})")
+    for n, marker in ((10, "o"), (100, "s")):
+        rows = [r for r in paths if r["N"] == n]
+        ps = [r["P"] for r in rows]
+        for key, color in (("floor", "#888"), ("flower", "#d62728"), ("fedot", "#1f77b4")):
+            c.plot(ps, [r[f"{key}_s"] * 1e3 for r in rows], marker=marker, color=color,
+                   label=f"{key}, N={n}")
+    c.set_xscale("log")
+    c.set_yscale("log")
+    c.set_xlabel("parameters P")
+    c.set_ylabel("time (ms)")
+    c.set_title("aggregation of N replies")
+    c.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+class _Sections:
+    """Run benchmark sections in turn, recording each one's wall time and the machine's load."""
+
+    def __init__(self) -> None:
+        self.load: list[dict[str, Any]] = []
+
+    def __call__(self, name: str, fn: Any) -> Any:
+        before = os.getloadavg()[0]
+        start = time.perf_counter()
+        _LOG.info("%s ...", name)
+        out = fn()
+        wall = time.perf_counter() - start
+        after = os.getloadavg()[0]
+        self.load.append({"section": name, "wall_s": wall, "load_before": before,
+                          "load_after": after})
+        _LOG.info("%s: done in %.1f s (1-min load %.2f -> %.2f)", name, wall, before, after)
+        return out
 
 
 def main() -> None:
     """Run all benchmarks and write the report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=project_root() / "docs")
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and repeats")
+    parser.add_argument("--quick", action="store_true", help="fewer rounds, sizes and repeats")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device for the OT kernels, OTFusion and the device "
+                             "aggregation path (cpu, cuda, cuda:N)")
+    parser.add_argument("--no-scale", action="store_true",
+                        help="skip the 1,000 / 10,000-client scale runs")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s fedot.bench: %(message)s",
+                        datefmt="%H:%M:%S")
     os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")
-    rounds = 4 if args.quick else 20
-    overhead = bench_round_overhead(clients=10, rounds=rounds, repeats=1 if args.quick else 3)
-    backends = bench_backends(rounds=rounds, clients=10)
-    ipfp_sizes = [(100, 1000), (100, 10000), (1000, 1000), (1000, 10000)]
-    if not args.quick:
-        ipfp_sizes += [(100, 100_000), (1000, 100_000)]
-    ipfp = bench_ipfp(ipfp_sizes, repeats=1 if args.quick else 3)
+    quick, device = args.quick, str(resolve_device(args.device))
+    run = _Sections()
+    started = time.perf_counter()
+    overhead = run("round overhead (in-process)", lambda: bench_round_overhead(
+        clients=10, rounds=4 if quick else 20, repeats=1 if quick else 3))
+    ray = run("end to end (Ray)", lambda: bench_ray_overhead(
+        rounds=4 if quick else 10, clients=10, repeats=1 if quick else 2))
+    scale = None
+    if not args.no_scale:
+        scale = run("scale", lambda: bench_scale(
+            ray_clients=100 if quick else 1000, inline_clients=1000 if quick else 10_000))
     agg_sizes = [(n, p) for n in (10, 100) for p in (100_000, 1_000_000, 10_000_000)]
-    if args.quick:
+    if quick:
         agg_sizes = [(n, p) for n, p in agg_sizes if n * p <= 10_000_000]
-    paths = bench_aggregation_paths(agg_sizes, repeats=3 if args.quick else 5)
-    aggregation = [bench_aggregation(clients=10, params=p, repeats=3 if args.quick else 7)
-                   for p in (100_000, 1_000_000)]
-    bary = bench_barycenter([32, 64, 128] if not args.quick else [32, 64], [2, 5, 10],
-                            repeats=1 if args.quick else 3)
-    fusion = bench_fusion()
-    otfusion = bench_otfusion(repeats=1 if args.quick else 3)
-    subflot = bench_subflot([64, 256] if args.quick else [64, 256, 1024], clients=20,
-                            repeats=1 if args.quick else 3)
+    paths = run("aggregation paths", lambda: bench_aggregation_paths(
+        agg_sizes, repeats=3 if quick else 5, device=device))
+    schemes = run("per-scheme aggregation", lambda: [
+        bench_aggregation(clients=10, params=p, repeats=3 if quick else 7)
+        for p in (100_000, 1_000_000)])
+    ipfp_sizes = [(100, 1000), (100, 10000), (1000, 1000), (1000, 10000)]
+    if not quick:
+        ipfp_sizes += [(100, 100_000), (1000, 100_000)]
+    ipfp = run("FedAVOT IPFP", lambda: bench_ipfp(ipfp_sizes, repeats=1 if quick else 3))
+    kernels = run("OT kernels", lambda: bench_kernels(device=device, quick=quick,
+                                                      repeats=1 if quick else 3))
+    bary = run("IRL barycenters", lambda: bench_barycenter(
+        [32, 64] if quick else [32, 64, 128], [2, 5, 10], repeats=1 if quick else 3))
+    fusion = run("IRL fusion", bench_fusion)
+    otfusion = run("OTFusion", lambda: bench_otfusion(repeats=1 if quick else 3, device=device))
+    subflot = run("SubFLOT", lambda: bench_subflot(
+        [64, 256] if quick else [64, 256, 1024], clients=20, repeats=1 if quick else 3))
+    total = time.perf_counter() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    _plot(overhead, backends, args.out / "bench_rounds.png")
+    _plot(overhead, ray, paths, args.out / "bench_rounds.png")
     (args.out / "benchmarks.json").write_text(json.dumps(
-        {"round_overhead": overhead, "backends": backends, "fedavot_ipfp": ipfp,
-         "fedavot_aggregation": aggregation, "aggregation_paths": paths,
+        {"device": device, "quick": quick, "total_s": total, "load": run.load,
+         "round_overhead": overhead, "ray": ray, "scale": scale, "aggregation_paths": paths,
+         "scheme_aggregation": schemes, "fedavot_ipfp": ipfp, "kernels": kernels,
          "irl_barycenter": bary, "irl_fusion": fusion, "subflot": subflot,
          "otfusion": otfusion}, indent=2) + "\n")
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `make bench` on {when}; {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}. Absolute times on a shared machine are noise; read the "
-        "ratios, measured side by side in one run.",
-        "",
-        "## Round overhead: fedot fedavg vs bare Flower FedAvg",
-        "",
-        f"Same ClientApp, same in-process grid, {overhead['clients']} clients, digits MLP, "
-        f"{overhead['rounds']} rounds × {overhead['repeats']} repeats, arms alternating; median "
-        "round time with round 1 dropped. fedot's round includes reply screening, the "
-        "dtype-preserving average, results files and the checkpoint.",
-        "",
-        "| arm | median round (ms) | ratio to Flower |",
-        "|---|---|---|",
-        f"| Flower `FedAvg` | {overhead['flower_fedavg_round_s'] * 1e3:.1f} | 1.00 |",
-        f"| fedot `fedavg` | {overhead['fedot_fedavg_round_s'] * 1e3:.1f} | {overhead['ratio']:.2f} |",
-        "",
-        "## Backends: the default experiment in-process and in Ray simulation",
-        "",
-        f"fedavg, digits, {backends['clients']} clients, Dirichlet 0.5, {backends['rounds']} rounds.",
-        "",
-        "| backend | wall (s) | round 1 (s) | median round ≥ 2 (s) | final accuracy |",
-        "|---|---|---|---|---|",
-    ]
-    for name in ("inline", "ray"):
-        r = backends[name]
-        lines.append(f"| {name} | {r['wall_s']:.1f} | {r['round1_s']:.2f} | "
-                     f"{r['round_median_s']:.3f} | {r['final_accuracy']:.4f} |")
-    lines += ["", "![round times](bench_rounds.png)", ""]
-    lines += [
-        "## Aggregation: fedot vs Flower's FedAvg aggregation vs the read floor",
-        "",
-        "N replies of one float32 array of P parameters, as Flower delivers them (serialised "
-        "`.npy` bytes); medians over alternating repeats. Floor: one read of every payload "
-        "(zero-copy views), measured in the same run. fedot: `fedot.fl.aggregate.weighted_average` "
-        "(zero-copy views, cache-blocked float64 accumulation through BLAS, dtype kept, identical "
-        "inputs bit-exact). Flower: `aggregate_arrayrecords` (FedAvg's own).",
-        "",
-        "| N | P | floor (ms) | Flower (ms) | fedot (ms) | fedot / Flower | fedot / floor | "
-        "Flower / floor |",
-        "|---|---|---|---|---|---|---|---|",
-        *[f"| {r['N']} | {r['P']:,} | {r['floor_s'] * 1e3:.1f} | {r['flower_s'] * 1e3:.1f} | "
-          f"{r['fedot_s'] * 1e3:.1f} | {r['fedot_vs_flower']:.2f} | {r['fedot_vs_floor']:.1f} | "
-          f"{r['flower_vs_floor']:.1f} |" for r in paths],
+        f"Written by `make bench` (`python -m fedot.bench{' --quick' if quick else ''}"
+        f"{f' --device {device}' if device != 'cpu' else ''}`) on {when} in {total:.0f} s; "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, torch "
+        f"{torch.__version__}, device {device}. Absolute times on a shared machine are noise; read "
+        "the ratios, measured side by side in one run (alternatives interleaved, medians). The "
+        "machine's load during each section is in the last table.",
         "",
     ]
+    lines += _overhead_lines(overhead, ray)
+    if scale is not None:
+        lines += _scale_lines(scale)
+    lines += _aggregation_lines(paths, schemes)
     lines += [
         "## FedAVOT: masked IPFP (Sinkhorn) and feasibility test",
         "",
@@ -159,21 +163,130 @@ def main() -> None:
         *[f"| {r['N']} | {r['M']} | {r['nnz']} | {r['n_iter']} | {r['ipfp_s'] * 1e3:.1f} | "
           f"{r['feasibility_s'] * 1e3:.1f} |" for r in ipfp],
         "",
-        "## FedAVOT aggregation vs FedAvg on the same replies",
-        "",
-        "`aggregate_train` (screening + aggregation) of both strategies on identical replies, "
-        "medians, arms alternating.",
-        "",
-        "| clients | parameters | FedAvg (ms) | FedAVOT (ms) | ratio |",
-        "|---|---|---|---|---|",
-        *[f"| {a['clients']} | {a['params']:,} | {a['fedavg_s'] * 1e3:.1f} | "
-          f"{a['fedavot_s'] * 1e3:.1f} | {a['ratio']:.2f} |" for a in aggregation],
-        "",
     ]
+    lines += kernel_lines(kernels)
     lines += _barycenter_lines(bary, fusion)
     lines += _subflot_lines(subflot)
     lines += _otfusion_lines(otfusion)
+    lines += [
+        "## Machine load per section",
+        "",
+        "1-minute load average (`os.getloadavg`) when each section started and ended, on "
+        f"{os.cpu_count()} CPUs; a load above the CPU count means other work shared the machine.",
+        "",
+        "| section | wall (s) | load before | load after |",
+        "|---|---|---|---|",
+        *[f"| {r['section']} | {r['wall_s']:.1f} | {r['load_before']:.2f} | "
+          f"{r['load_after']:.2f} |" for r in run.load],
+        "",
+    ]
     (args.out / "benchmarks.md").write_text("\n".join(lines))
+    _LOG.info("wrote %s in %.0f s", args.out / "benchmarks.md", total)
+
+
+def _overhead_lines(overhead: dict[str, Any], ray: dict[str, Any]) -> list[str]:
+    acc = ray["final_accuracy"]
+    return [
+        "## Round overhead: fedot fedavg vs bare Flower FedAvg",
+        "",
+        f"**In-process grid.** Same ClientApp, same in-process grid, {overhead['clients']} "
+        f"clients, digits MLP, {overhead['rounds']} rounds × {overhead['repeats']} repeats, arms "
+        "alternating; median round time with round 1 dropped. fedot's round includes reply "
+        "screening, the dtype-preserving average, the per-round records and the results files and "
+        "checkpoint (written by a background thread).",
+        "",
+        "| arm | median round (ms) | ratio to Flower |",
+        "|---|---|---|",
+        f"| Flower `FedAvg` | {overhead['flower_fedavg_round_s'] * 1e3:.1f} | 1.00 |",
+        f"| fedot `fedavg` | {overhead['fedot_fedavg_round_s'] * 1e3:.1f} | {overhead['ratio']:.2f} |",
+        "",
+        f"**Ray simulation.** `flwr run <app> local` (the managed local SuperLink, "
+        f"{ray['clients']} virtual SuperNodes) of fedot's app and of a bare Flower FedAvg app "
+        "(`fedot.bench.bare_flower`: Flower's `FedAvg`, the same ClientApp, model, run config and "
+        "server evaluation), started the same way, alternating, "
+        f"{ray['rounds']} rounds × {ray['repeats']} runs each; median round time with round 1 "
+        "dropped; wall = the whole `flwr run` (start-up, rounds, shut-down). fedot's in-process "
+        "runner on the same config for comparison.",
+        "",
+        "| arm | median round (s) | round 1 (s) | wall (s) | final accuracy | ratio to Flower |",
+        "|---|---|---|---|---|---|",
+        f"| Flower `FedAvg`, Ray | {ray['flower_round_s']:.3f} | {ray['flower_round1_s']:.2f} | "
+        f"{ray['flower_wall_s']:.1f} | {acc.get('flower', float('nan')):.4f} | 1.00 |",
+        f"| fedot `fedavg`, Ray | {ray['fedot_round_s']:.3f} | {ray['fedot_round1_s']:.2f} | "
+        f"{ray['fedot_wall_s']:.1f} | {acc.get('fedot', float('nan')):.4f} | {ray['ratio']:.2f} |",
+        f"| fedot `fedavg`, inline | {ray['inline_round_s']:.3f} | {ray['inline_round1_s']:.2f} | "
+        f"{ray['inline_wall_s']:.1f} | {acc.get('inline', float('nan')):.4f} | "
+        f"{ray['inline_round_s'] / ray['flower_round_s']:.2f} |",
+        "",
+        "![round times and aggregation](bench_rounds.png)",
+        "",
+    ]
+
+
+def _scale_lines(scale: dict[str, Any]) -> list[str]:
+    ray, inline = scale["ray"], scale["inline"]
+
+    def times(row: dict[str, Any]) -> str:
+        return " / ".join(f"{t:.1f}" for t in row["round_s"])
+
+    return [
+        "## Scale: many clients",
+        "",
+        "fedavg on `synthetic-regression` (100 samples per natural client, a linear model), every "
+        "client training each round, no federated evaluation (`fraction-evaluate = 0`), no "
+        "checkpoint. Ray: `flwr run` with that many virtual SuperNodes; memory = peak over time of "
+        "the summed PSS of every process the run started (SuperLink, Ray, ServerApp, workers). "
+        "Inline: fedot's in-process runner in a fresh process; memory = its peak RSS.",
+        "",
+        "| backend | clients | rounds | round times (s) | wall (s) | peak memory (MiB) |",
+        "|---|---|---|---|---|---|",
+        f"| Ray simulation | {ray['clients']:,} | {ray['rounds']} | {times(ray)} | "
+        f"{ray['wall_s']:.1f} | {ray['peak_mib']:.0f} ({ray['processes']} processes) |",
+        f"| inline | {inline['clients']:,} | {inline['rounds']} | {times(inline)} | "
+        f"{inline['wall_s']:.1f} | {inline['peak_mib']:.0f} |",
+        "",
+    ]
+
+
+def _aggregation_lines(paths: list[dict[str, Any]], schemes: list[dict[str, Any]]) -> list[str]:
+    device = any("device_s" in r for r in paths)
+    head = ("| N | P | floor (ms) | Flower (ms) | fedot (ms) | fedot / Flower | fedot / floor | "
+            "Flower / floor |" + (" device path (ms) | device / floor |" if device else ""))
+    return [
+        "## Aggregation: fedot vs Flower's FedAvg aggregation vs the read floor",
+        "",
+        "N replies of one float32 array of P parameters, as Flower delivers them (serialised "
+        "`.npy` bytes); medians over alternating repeats. Floor: one read of every payload "
+        "(zero-copy views), measured in the same run. fedot: `fedot.fl.aggregate.weighted_average` "
+        "(zero-copy views, cache-blocked float64 accumulation through BLAS, dtype kept, identical "
+        "inputs bit-exact). Flower: `aggregate_arrayrecords` (FedAvg's own)."
+        + (" Device path: `weighted_average(..., device=...)` (copy each reply to the device, "
+           "accumulate there, copy back)." if device else ""),
+        "",
+        head,
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if device else ""),
+        *[f"| {r['N']} | {r['P']:,} | {r['floor_s'] * 1e3:.1f} | {r['flower_s'] * 1e3:.1f} | "
+          f"{r['fedot_s'] * 1e3:.1f} | {r['fedot_vs_flower']:.2f} | {r['fedot_vs_floor']:.1f} | "
+          f"{r['flower_vs_floor']:.1f} |"
+          + (f" {r['device_s'] * 1e3:.1f} | {r['device_vs_floor']:.1f} |" if device else "")
+          for r in paths],
+        "",
+        "## Per-scheme server aggregation on identical replies",
+        "",
+        "`aggregate_train` (screening + aggregation) of each strategy on the same 10 replies of "
+        "one float32 array, medians, arms interleaved; floor = one read of every reply. The "
+        "OT-based aggregations with their own model structure (SubFLOT, OTFusion, IRL barycenter) "
+        "have their own sections below, each against FedAvg and a floor measured in the same run.",
+        "",
+        "| clients | parameters | floor (ms) | FedAvg (ms) | FedAVOT (ms) | FFM (ms) | "
+        "FedAVOT / FedAvg | FFM / FedAvg | FedAvg / floor |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[f"| {a['clients']} | {a['params']:,} | {a['floor_s'] * 1e3:.2f} | "
+          f"{a['fedavg_s'] * 1e3:.1f} | {a['fedavot_s'] * 1e3:.1f} | {a['ffm_s'] * 1e3:.1f} | "
+          f"{a['ratio']:.2f} | {a['ffm_ratio']:.2f} | {a['fedavg_s'] / a['floor_s']:.1f} |"
+          for a in schemes],
+        "",
+    ]
 
 
 def _barycenter_lines(bary: list[dict[str, Any]], fusion: dict[str, Any]) -> list[str]:

@@ -32,9 +32,14 @@ def _time(fn: Any) -> float:
 
 
 def bench_aggregation_paths(
-    sizes: list[tuple[int, int]], repeats: int = 5, seed: int = 0
+    sizes: list[tuple[int, int]], repeats: int = 5, seed: int = 0, device: str = "cpu"
 ) -> list[dict[str, Any]]:
-    """Median times of floor, Flower and fedot for each (N clients, P parameters)."""
+    """Median times of floor, Flower and fedot for each (N clients, P parameters).
+
+    With ``device`` other than ``"cpu"``, fedot's device path (``weighted_average(...,
+    device=device)``: every reply copied there, accumulated there, the result copied back) is
+    timed too, as ``device_s``.
+    """
     rows = []
     rng = np.random.default_rng(seed)
     for n, p in sizes:
@@ -49,6 +54,8 @@ def bench_aggregation_paths(
             "flower": lambda c=contents: aggregate_arrayrecords(c, "num-examples"),
             "fedot": lambda r=records, w=weights: weighted_average(r, w),
         }
+        if device != "cpu":
+            arms["device"] = lambda r=records, w=weights: weighted_average(r, w, device=device)
         times: dict[str, list[float]] = {k: [] for k in arms}
         for _ in range(repeats):
             for name, fn in arms.items():
@@ -57,6 +64,7 @@ def bench_aggregation_paths(
         rows.append({"N": n, "P": p, **{f"{k}_s": v for k, v in med.items()},
                      "fedot_vs_flower": med["fedot"] / med["flower"],
                      "fedot_vs_floor": med["fedot"] / med["floor"],
-                     "flower_vs_floor": med["flower"] / med["floor"]})
+                     "flower_vs_floor": med["flower"] / med["floor"],
+                     **({"device_vs_floor": med["device"] / med["floor"]} if "device" in med else {})})
         del records, contents, views
     return rows

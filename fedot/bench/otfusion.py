@@ -38,6 +38,11 @@ def _mlp(widths: tuple[int, ...], seed: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def _floor(models: list[nn.Sequential], target: nn.Sequential) -> None:
     """Distances (GEMM) + assignment for every client and hidden layer, then the plain average."""
     linears = [i for i, m in enumerate(target) if isinstance(m, nn.Linear)][:-1]
@@ -46,7 +51,7 @@ def _floor(models: list[nn.Sequential], target: nn.Sequential) -> None:
             w = torch.cat([model[i].weight, model[i].bias[:, None]], 1).detach()
             t = torch.cat([target[i].weight, target[i].bias[:, None]], 1).detach()
             cost = pairwise_sq_dists(w, t)
-            linear_sum_assignment(cost.numpy())
+            linear_sum_assignment(cost.cpu().numpy())
     states = [m.state_dict() for m in models]
     with torch.no_grad():
         _ = {k: sum(s[k] for s in states) / len(states) for k in states[0]}
@@ -59,19 +64,28 @@ def _fedavg(models: list[nn.Sequential]) -> None:
 
 
 def bench_otfusion(clients: int = 10, widths: tuple[int, ...] = (784, 1024, 1024, 1024, 10),
-                   repeats: int = 3) -> dict[str, Any]:
-    """Median OTFusion time for ``clients`` models vs its floor and vs FedAvg's average."""
-    models = [_mlp(widths, seed=i) for i in range(clients)]
+                   repeats: int = 3, device: str = "cpu") -> dict[str, Any]:
+    """Median OTFusion time for ``clients`` models vs its floor and vs FedAvg's average.
+
+    ``device``: where the models live; distances (and the averages) are computed there, the
+    assignment problems on the CPU, in both OTFusion and the floor.
+    """
+    dev = torch.device(device)
+    models = [_mlp(widths, seed=i).to(dev) for i in range(clients)]
     target = models[0]
     weights = [1.0] * clients
+
+    def synced(fn: Any) -> Any:
+        return lambda: (fn(), _sync(dev))
+
     arms = {
-        "otfusion": lambda: fuse_detailed(models, target=target, weights=weights),
-        "floor": lambda: _floor(models, target),
-        "fedavg": lambda: _fedavg(models),
+        "otfusion": synced(lambda: fuse_detailed(models, target=target, weights=weights)),
+        "floor": synced(lambda: _floor(models, target)),
+        "fedavg": synced(lambda: _fedavg(models)),
     }
     med = interleaved_medians(arms, repeats)
     params = sum(p.numel() for p in target.parameters())
-    return {"clients": clients, "widths": list(widths), "params": params,
+    return {"clients": clients, "widths": list(widths), "params": params, "device": str(dev),
             "threads": torch.get_num_threads(), **{f"{k}_s": v for k, v in med.items()},
             "ratio_floor": med["otfusion"] / med["floor"],
             "ratio_fedavg": med["otfusion"] / med["fedavg"]}

@@ -14,13 +14,14 @@ records no round twice and loses none before the checkpoint.
 
 The round loop does not wait for the disk: each round's files are serialised on the calling thread
 (``results.json`` incrementally — finished rounds are encoded once, not on every rewrite — and the
-checkpoint into memory, so both are snapshots of that round) and written by one background writer
+checkpoint's contents copied, so both are snapshots of that round) and written by one background writer
 thread, in order (``results.json`` before ``checkpoint.pt``); :meth:`ResultsRecorder.finish` waits
 for it, and a failed write is raised on the next round.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -163,17 +164,22 @@ class _FileWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedot-writer")
         self._pending: list[Future[None]] = []
 
-    def submit(self, path: Path, data: bytes) -> None:
+    def submit(self, path: Path, data: bytes | Callable[[], bytes]) -> None:
+        """Queue writing ``data`` (bytes, or a function returning them, run on the writer)."""
         done = [f for f in self._pending if f.done()]
         self._pending = [f for f in self._pending if not f.done()]
         for future in done:
             future.result()
-        self._pending.append(self._pool.submit(atomic_write, path, data))
+        self._pending.append(self._pool.submit(_write_file, path, data))
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+
+
+def _write_file(path: Path, data: bytes | Callable[[], bytes]) -> None:
+    atomic_write(path, data() if callable(data) else data)
 
 
 #: Stands for the ``rounds`` list while the rest of ``results.json`` is encoded.
@@ -321,19 +327,23 @@ class ResultsRecorder:
         return (head.replace(json.dumps(_ROUNDS_SLOT), body, 1) + "\n").encode()
 
     def _save_checkpoint(self, server_round: int, arrays: ArrayRecord) -> None:
-        buf = io.BytesIO()
-        torch.save(
-            {
-                "version": CHECKPOINT_VERSION,
-                "round": server_round,
-                "arrays": {k: torch.from_numpy(a.numpy()) for k, a in arrays.items()},
-                "strategy_state": self.strategy.state_dict(),
-                "config": self.results["config"],
-                "rng": rng_state(),
-            },
-            buf,
-        )
-        self._writer.submit(self.out_dir / CHECKPOINT_FILE, buf.getvalue())
+        # A snapshot of this round, taken here (fresh arrays, RNG states, a deep copy of the
+        # strategy state, which the next round mutates); serialised and written by the writer.
+        state = {
+            "version": CHECKPOINT_VERSION,
+            "round": server_round,
+            "arrays": {k: torch.from_numpy(a.numpy()) for k, a in arrays.items()},
+            "strategy_state": copy.deepcopy(self.strategy.state_dict()),
+            "config": self.results["config"],
+            "rng": rng_state(),
+        }
+        self._writer.submit(self.out_dir / CHECKPOINT_FILE, lambda: _serialise(state))
+
+
+def _serialise(state: Mapping[str, Any]) -> bytes:
+    buf = io.BytesIO()
+    torch.save(dict(state), buf)
+    return buf.getvalue()
 
 
 def _metrics_csv(rounds: list[dict[str, Any]]) -> bytes:

@@ -174,3 +174,15 @@ def test_device_path_equals_the_host_path(device: str) -> None:
     same = [ArrayRecord({"w": Array(records[0]["w"].numpy())}) for _ in range(3)]
     out = weighted_average(same, [1, 5, 7], device=device)["w"].numpy()
     assert np.array_equal(out, records[0]["w"].numpy())  # identical inputs come back unchanged
+
+
+def test_fortran_ordered_replies_are_averaged_element_by_element() -> None:
+    # Arrange: the same values, one reply stored in Fortran order
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((4, 3))
+    b = rng.standard_normal((4, 3))
+    records = [ArrayRecord({"w": Array(np.asfortranarray(a))}), ArrayRecord({"w": Array(b)})]
+    # Execute
+    out = weighted_average(records, [1.0, 3.0])["w"].numpy()
+    # Assert: against numpy on the logical arrays
+    np.testing.assert_allclose(out, (a + 3 * b) / 4, rtol=1e-15)
