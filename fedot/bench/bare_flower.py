@@ -5,8 +5,8 @@ sampling fractions, driving fedot's ClientApp, with the same server-side evaluat
 and nothing else: no reply screening, no dtype-preserving aggregation, no results files beyond one
 ``results.json`` written at the end (round times measured exactly as fedot measures them: between
 the ends of consecutive server evaluations). :mod:`fedot.bench.e2e` starts it with ``flwr run``
-exactly as fedot's app is started (same federation, same supernodes, same run-config overrides),
-from a copy of the project's ``pyproject.toml`` naming this ServerApp.
+exactly as fedot's app is started (same federation, same supernodes, same run-config overrides,
+the same staged FAB with only its ``serverapp`` line naming this ServerApp).
 """
 
 from __future__ import annotations

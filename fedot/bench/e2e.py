@@ -3,8 +3,9 @@
 * :func:`bench_ray_overhead` — fedot's ``fedavg`` app vs a bare Flower FedAvg app
   (:mod:`fedot.bench.bare_flower`) with the same ClientApp, model, clients and run config, both
   started with ``flwr run <app> local`` (fedot's managed local SuperLink, Ray simulation) by
-  :func:`fedot.fl.runner.run_flwr`, alternating fedot / Flower / fedot / …; the median round time
-  (round 1 dropped) of each and their ratio. fedot's inline runner is timed on the same config.
+  :func:`fedot.fl.runner.run_flwr` from the same staged FAB but for the ServerApp line,
+  alternating fedot / Flower / fedot / …; the median round time (round 1 dropped) of each and
+  their ratio. fedot's inline runner is timed on the same config.
 * :func:`bench_scale` — many clients: ``ray_clients`` virtual SuperNodes in Ray simulation and
   ``inline_clients`` in the in-process runner, on ``synthetic-regression`` (100 samples per natural
   client, a linear model), round times and peak memory. Memory of a Ray run is the peak over time
@@ -29,25 +30,9 @@ from typing import Any
 from fedot.fl.inline import project_root, run_inline
 from fedot.fl.runner import run_flwr
 
-__all__ = ["PeakMemory", "bench_ray_overhead", "bench_scale", "bare_flower_app"]
+__all__ = ["BARE_SERVERAPP", "PeakMemory", "bench_ray_overhead", "bench_scale"]
 
 BARE_SERVERAPP = "fedot.bench.bare_flower:app"
-
-
-def bare_flower_app(root: Path, dest: Path) -> Path:
-    """Write into ``dest`` an app directory identical to ``root``'s but for the ServerApp.
-
-    Only ``pyproject.toml`` is copied (with ``serverapp`` pointing at
-    :mod:`fedot.bench.bare_flower`): the ClientApp and fedot itself are imported from the
-    installed package, as they are for ``root``.
-    """
-    text = (root / "pyproject.toml").read_text()
-    needle = 'serverapp = "strategies.server_app:app"'
-    if needle not in text:
-        raise ValueError(f"{root / 'pyproject.toml'} does not name {needle!r}")
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "pyproject.toml").write_text(text.replace(needle, f'serverapp = "{BARE_SERVERAPP}"'))
-    return dest
 
 
 def _round_times(out_dir: Path) -> tuple[list[float], dict[str, Any]]:
@@ -108,12 +93,11 @@ def bench_ray_overhead(*, rounds: int = 20, clients: int = 10, repeats: int = 2)
     first: dict[str, list[float]] = {"fedot": [], "flower": []}
     final: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        bare = bare_flower_app(root, Path(tmp, "bare-app"))
         for rep in range(repeats):
-            for arm, app in (("fedot", root), ("flower", bare)):
+            for arm, serverapp in (("fedot", None), ("flower", BARE_SERVERAPP)):
                 out = Path(tmp, f"{arm}-{rep}")
                 start = time.perf_counter()
-                run_flwr(app, config, out_dir=out, num_supernodes=clients)
+                run_flwr(root, config, out_dir=out, num_supernodes=clients, serverapp=serverapp)
                 walls[arm].append(time.perf_counter() - start)
                 t, final[arm] = _round_times(out)
                 first[arm].append(t[0])

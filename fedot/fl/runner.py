@@ -12,19 +12,27 @@ dependency installation from pypi.org, and outlive the run. fedot makes it self-
 * ``FLWR_DISABLE_RUNTIME_DEPENDENCY_INSTALLATION=1``: the project's own environment runs the app;
 * project-specific ports (``FEDOT_SUPERLINK_PORT``, default 39291, and ``FEDOT_CONTROL_PORT``,
   default 39293) instead of Flower's machine-wide 39091/39093;
-* :func:`stop_local_superlink` stops it again after the run (unless asked to keep it warm).
+* :func:`stop_local_superlink` stops it again after the run (unless asked to keep it warm);
+* the app is submitted from a staged copy (:func:`stage_app`): ``flwr run`` builds the FAB by
+  walking *every* file under the app directory before filtering (``flwr.cli.utils.collect_files``),
+  and a project directory holds ``.venv`` and ``.flwr`` (measured: 56,466 files, 4.4 s per run,
+  before the SuperLink is even started); the staged copy holds only ``pyproject.toml`` and the
+  packages the wheel ships, which is all the FAB needs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +43,7 @@ __all__ = [
     "flwr_home",
     "local_superlink_pids",
     "run_flwr",
+    "stage_app",
     "stop_local_superlink",
     "to_toml",
 ]
@@ -104,6 +113,51 @@ def to_toml(config: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: File types a staged app keeps (the FAB's own include patterns, less docs).
+_STAGED_SUFFIXES = (".py", ".toml", ".json", ".yaml", ".yml")
+
+
+@contextmanager
+def stage_app(root: Path, *, serverapp: str | None = None) -> Iterator[Path]:
+    """Yield a temporary copy of the app at ``root`` holding only what its FAB needs.
+
+    That is ``pyproject.toml`` and, of the packages named in ``[tool.hatch.build.targets.wheel]``
+    (else ``[tool.flwr.app.components]``' top-level modules), the ``.py``/``.toml``/``.json``/
+    ``.yaml`` files outside ``__pycache__``. Removed on exit. ``serverapp`` (``"module:object"``)
+    replaces the ServerApp component in the staged ``pyproject.toml`` (the benchmarks' bare
+    Flower baseline runs from an otherwise identical FAB).
+    """
+    root = Path(root).resolve()
+    text = (root / "pyproject.toml").read_text()
+    meta = tomllib.loads(text)
+    packages = (meta.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
+                .get("wheel", {}).get("packages"))
+    if not packages:
+        components = meta.get("tool", {}).get("flwr", {}).get("app", {}).get("components", {})
+        packages = sorted({ref.split(":")[0].split(".")[0] for ref in components.values()})
+    with tempfile.TemporaryDirectory(prefix="fedot-app-") as tmp:
+        stage = Path(tmp)
+        if serverapp is not None:
+            current = meta.get("tool", {}).get("flwr", {}).get("app", {}).get("components", {})
+            line = f'serverapp = "{current.get("serverapp")}"'
+            if line not in text:
+                raise ValueError(f"{root / 'pyproject.toml'} has no line {line!r} to replace")
+            text = text.replace(line, f'serverapp = "{serverapp}"', 1)
+        (stage / "pyproject.toml").write_text(text)
+        for package in packages:
+            src = root / package
+            if src.is_file():
+                shutil.copy2(src, stage / package)
+                continue
+            for path in src.rglob("*"):
+                if (path.suffix in _STAGED_SUFFIXES and path.is_file()
+                        and "__pycache__" not in path.parts):
+                    dest = stage / path.relative_to(root)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, dest)
+        yield stage
+
+
 def local_superlink_pids() -> list[int]:
     """PIDs of ``flower-superlink`` processes serving fedot's local port (this user's)."""
     http_port, _ = _ports()
@@ -153,6 +207,7 @@ def run_flwr(
     client_gpus: float | None = None,
     keep_superlink: bool = False,
     timeout: float | None = None,
+    serverapp: str | None = None,
 ) -> Path:
     """Run the app with ``flwr run <root> <connection> --stream`` and check that it completed.
 
@@ -173,6 +228,9 @@ def run_flwr(
         Leave the managed local SuperLink running for faster later runs.
     timeout : float, optional
         Wall-clock limit for ``flwr run``.
+    serverapp : str, optional
+        Submit with this ServerApp (``"module:object"``) instead of the project's
+        (:func:`stage_app`).
 
     Returns
     -------
@@ -194,7 +252,9 @@ def run_flwr(
         if fed_text:
             cmd += ["--federation-config", fed_text]
     try:
-        proc = subprocess.run(cmd, env=flwr_env(root), cwd=root, timeout=timeout, check=False)
+        with stage_app(root, serverapp=serverapp) as app:
+            cmd[2] = str(app)
+            proc = subprocess.run(cmd, env=flwr_env(root), cwd=root, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise FlwrRunError(f"flwr run exceeded {timeout}s") from exc
     finally:

@@ -13,19 +13,26 @@ from fedot.bench.e2e import (
     BARE_SERVERAPP,
     PeakMemory,
     _inline_scale,
-    bare_flower_app,
     bench_ray_overhead,
 )
 from fedot.fl.inline import project_root
+from fedot.fl.runner import stage_app
 
 
-def test_bare_app_differs_only_in_its_serverapp(tmp_path: Path) -> None:
+def test_staged_app_differs_only_in_its_serverapp() -> None:
     # Execute
-    app = bare_flower_app(project_root(), tmp_path / "bare")
-    # Assert: same config, same ClientApp; only the ServerApp line changed
-    ours = (project_root() / "pyproject.toml").read_text().splitlines()
-    bare = (app / "pyproject.toml").read_text().splitlines()
-    changed = [(a, b) for a, b in zip(ours, bare, strict=True) if a != b]
+    root = project_root()
+    with stage_app(root) as plain, stage_app(root, serverapp=BARE_SERVERAPP) as bare:
+        files = sorted(p.relative_to(plain).as_posix() for p in plain.rglob("*") if p.is_file())
+        bare_files = sorted(p.relative_to(bare).as_posix() for p in bare.rglob("*") if p.is_file())
+        ours = (plain / "pyproject.toml").read_text().splitlines()
+        theirs = (bare / "pyproject.toml").read_text().splitlines()
+    # Assert: the same files; only the ServerApp line changed; the app code, not the venv
+    assert files == bare_files and "strategies/server_app.py" in files
+    assert "fedot/fl/runner.py" in files and not any(f.startswith((".venv", "docs", ".flwr"))
+                                                     for f in files)
+    assert ours == (root / "pyproject.toml").read_text().splitlines()
+    changed = [(a, b) for a, b in zip(ours, theirs, strict=True) if a != b]
     assert changed == [('serverapp = "strategies.server_app:app"', f'serverapp = "{BARE_SERVERAPP}"')]
 
 
