@@ -93,8 +93,11 @@ def main() -> None:
     parser.add_argument("--no-scale", action="store_true",
                         help="skip the 1,000 / 10,000-client scale runs")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s fedot.bench: %(message)s",
-                        datefmt="%H:%M:%S")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s fedot.bench: %(message)s", "%H:%M:%S"))
+    _LOG.addHandler(handler)
+    _LOG.setLevel(logging.INFO)
+    _LOG.propagate = False
     os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")
     quick, device = args.quick, str(resolve_device(args.device))
     run = _Sections()

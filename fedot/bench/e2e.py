@@ -146,7 +146,7 @@ def _inline_scale(clients: int, rounds: int, out_dir: Path) -> dict[str, Any]:
 
 
 def bench_scale(*, ray_clients: int = 1000, inline_clients: int = 10_000, rounds: int = 2,
-                timeout: float = 600.0) -> dict[str, Any]:
+                inline_rounds: int = 1, timeout: float = 600.0) -> dict[str, Any]:
     """Round times and peak memory with many clients, in Ray simulation and in-process."""
     root = project_root()
     out: dict[str, Any] = {"config": SCALE_CONFIG}
@@ -160,5 +160,5 @@ def bench_scale(*, ray_clients: int = 1000, inline_clients: int = 10_000, rounds
         out["ray"] = {"clients": ray_clients, "rounds": rounds,
                       "wall_s": time.perf_counter() - start, "round_s": times,
                       "peak_mib": mem.peak / 2**20, "processes": mem.processes}
-        out["inline"] = _inline_scale(inline_clients, rounds, Path(tmp, "inline"))
+        out["inline"] = _inline_scale(inline_clients, inline_rounds, Path(tmp, "inline"))
     return out
