@@ -253,24 +253,27 @@ def _scale_lines(scale: dict[str, Any]) -> list[str]:
 
 def _aggregation_lines(paths: list[dict[str, Any]], schemes: list[dict[str, Any]]) -> list[str]:
     device = any("device_s" in r for r in paths)
-    head = ("| N | P | floor (ms) | Flower (ms) | fedot (ms) | fedot / Flower | fedot / floor | "
-            "Flower / floor |" + (" device path (ms) | device / floor |" if device else ""))
+    head = ("| N | P | read floor (ms) | output (ms) | Flower (ms) | fedot (ms) | fedot / Flower | "
+            "fedot / read floor | fedot / (read + output) | Flower / read floor |"
+            + (" device path (ms) | device / floor |" if device else ""))
     return [
         "## Aggregation: fedot vs Flower's FedAvg aggregation vs the read floor",
         "",
         "N replies of one float32 array of P parameters, as Flower delivers them (serialised "
-        "`.npy` bytes); medians over alternating repeats. Floor: one read of every payload "
-        "(zero-copy views), measured in the same run. fedot: `fedot.fl.aggregate.weighted_average` "
+        "`.npy` bytes); medians over alternating repeats. Read floor: one read of every payload "
+        "(zero-copy views); output: one copy of a P-parameter result into fresh `bytes` (what an "
+        "`Array` holds; the unavoidable write, page faults included); both measured in the same "
+        "run. fedot: `fedot.fl.aggregate.weighted_average` "
         "(zero-copy views, cache-blocked float64 accumulation through BLAS, dtype kept, identical "
         "inputs bit-exact). Flower: `aggregate_arrayrecords` (FedAvg's own)."
         + (" Device path: `weighted_average(..., device=...)` (copy each reply to the device, "
            "accumulate there, copy back)." if device else ""),
         "",
         head,
-        "|---|---|---|---|---|---|---|---|" + ("---|---|" if device else ""),
-        *[f"| {r['N']} | {r['P']:,} | {r['floor_s'] * 1e3:.1f} | {r['flower_s'] * 1e3:.1f} | "
-          f"{r['fedot_s'] * 1e3:.1f} | {r['fedot_vs_flower']:.2f} | {r['fedot_vs_floor']:.1f} | "
-          f"{r['flower_vs_floor']:.1f} |"
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if device else ""),
+        *[f"| {r['N']} | {r['P']:,} | {r['floor_s'] * 1e3:.1f} | {r['output_s'] * 1e3:.1f} | "
+          f"{r['flower_s'] * 1e3:.1f} | {r['fedot_s'] * 1e3:.1f} | {r['fedot_vs_flower']:.2f} | "
+          f"{r['fedot_vs_floor']:.1f} | {r['fedot_vs_floors']:.1f} | {r['flower_vs_floor']:.1f} |"
           + (f" {r['device_s'] * 1e3:.1f} | {r['device_vs_floor']:.1f} |" if device else "")
           for r in paths],
         "",

@@ -5,6 +5,8 @@ serialised ``.npy`` bytes). For each (N, P), alternating repeats, medians of:
 
 * **floor** — one read of every reply's payload (``sum`` over zero-copy views): the memory
   bandwidth bound of any aggregation, measured in the same run;
+* **output** — one copy of a P-parameter result into a fresh ``bytes`` object (what a Flower
+  ``Array`` must hold): the unavoidable write, page faults of the fresh memory included;
 * **flower** — ``flwr.serverapp.strategy.strategy_utils.aggregate_arrayrecords`` (FedAvg's own);
 * **fedot** — :func:`fedot.fl.aggregate.weighted_average` (zero-copy views, cache-blocked float64
   accumulation, one write of the result).
@@ -49,8 +51,11 @@ def bench_aggregation_paths(
                     for i, r in enumerate(records)]
         weights = [1.0 + i for i in range(n)]
         views = [array_view(r["w"]) for r in records]
+        result = np.empty(p, dtype=np.float32)
+        result[...] = 1.0
         arms = {
             "floor": lambda views=views: [v.sum() for v in views],
+            "output": lambda result=result: b"".join((b"", memoryview(result.view(np.uint8)))),
             "flower": lambda c=contents: aggregate_arrayrecords(c, "num-examples"),
             "fedot": lambda r=records, w=weights: weighted_average(r, w),
         }
@@ -64,7 +69,8 @@ def bench_aggregation_paths(
         rows.append({"N": n, "P": p, **{f"{k}_s": v for k, v in med.items()},
                      "fedot_vs_flower": med["fedot"] / med["flower"],
                      "fedot_vs_floor": med["fedot"] / med["floor"],
+                     "fedot_vs_floors": med["fedot"] / (med["floor"] + med["output"]),
                      "flower_vs_floor": med["flower"] / med["floor"],
                      **({"device_vs_floor": med["device"] / med["floor"]} if "device" in med else {})})
-        del records, contents, views
+        del records, contents, views, result
     return rows

@@ -8,6 +8,8 @@ their parameters must be aligned before they are averaged. This package provides
 * :mod:`fedot.fusion.align` — OTFusion (Singh & Jaggi 2020): layer-wise OT alignment (weights or
   activations ground metric, exact or entropic plans, different widths) and multi-model fusion;
 * :mod:`fedot.fusion.rebasin` — Git Re-Basin weight matching (Ainsworth et al. 2023), a baseline;
+* :mod:`fedot.fusion.repair` — REPAIR (Jordan et al. 2023): renormalise the fused model's hidden
+  units to the matched parents' statistics on a probe (undoes averaging's variance collapse);
 * :mod:`fedot.fusion.sae` — sparse autoencoders per model and alignment of hidden spaces through
   OT-matched SAE features, which also recovers non-permutation (e.g. rotation) symmetries;
 * :mod:`fedot.fusion.models` — small residual networks with their specs.
@@ -25,6 +27,7 @@ from fedot.fusion.align import (
 )
 from fedot.fusion.models import ResidualCNN, ResidualMLP
 from fedot.fusion.rebasin import RebasinResult, weight_matching
+from fedot.fusion.repair import repair
 from fedot.fusion.sae import (
     SAEAlignmentResult,
     SAEResult,
@@ -63,6 +66,7 @@ __all__ = [
     "linear_axes",
     "norm_axes",
     "permute",
+    "repair",
     "sae_align",
     "spec_for",
     "train_sae",

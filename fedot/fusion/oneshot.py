@@ -24,12 +24,17 @@ The pipeline of the one-shot experiments of issue 4 (``fedot fusion-experiment f
        features (``map="permutation"``, since that group is followed by a ReLU — and, in the CNN,
        a batch norm — where only permutations preserve the function), every other group by
        OTFusion with the weights metric.
+   ``ot-weights+repair`` / ``rebasin+repair``
+       The same alignments, then REPAIR (:func:`fedot.fusion.repair`): every hidden unit of the
+       average renormalised on the probe to the mean and standard deviation of its matched units
+       in the aligned parents (BN nets: running statistics re-estimated on the probe).
 
    Two references are not single models of that architecture: ``ensemble``, the mean of the
    parents' softmax outputs (:class:`PredictionEnsemble`), and the parents themselves.
 4. **Probe.** ``probe_size`` inputs drawn uniformly without replacement from the training pool
-   (the union of the parents' shards; seed-dependent). It is used by ``ot-activations`` and
-   ``sae-ot`` only; in a federated deployment it is data the fusing party must hold.
+   (the union of the parents' shards; seed-dependent). It is used by ``ot-activations``,
+   ``sae-ot`` and the ``+repair`` methods only; in a federated deployment it is data the fusing
+   party must hold.
 5. **Fine-tuning.** Every fused model, and every parent (whence "ensemble + FT"), is then trained
    for ``finetune_epochs`` epochs on the union of the parents' shards with the parents' optimiser
    settings (``finetune_lr``, default the training lr) and one shuffling seed shared by all
@@ -53,8 +58,9 @@ import torch
 from torch import Tensor, nn
 
 from fedot.data import LoadedDataset, federated_split, label_counts, load_dataset
-from fedot.fusion.align import LayerDiagnostics, fuse, fuse_detailed
+from fedot.fusion.align import LayerDiagnostics, align, fuse, fuse_detailed
 from fedot.fusion.rebasin import weight_matching
+from fedot.fusion.repair import repair
 from fedot.fusion.sae import fuse_sae
 from fedot.fusion.spec import spec_for
 from fedot.learning import build_model, evaluate, resolve_device, train
@@ -75,7 +81,8 @@ __all__ = [
     "train_parents",
 ]
 
-METHODS: tuple[str, ...] = ("average", "ot-weights", "ot-activations", "rebasin", "sae-ot")
+METHODS: tuple[str, ...] = ("average", "ot-weights", "ot-activations", "rebasin", "sae-ot",
+                             "ot-weights+repair", "rebasin+repair")
 """Fusion methods of :func:`fuse_method`, in report order."""
 
 
@@ -234,9 +241,13 @@ def fuse_method(
         return fuse(models, metric="weights", method="exact")
     if method == "ot-activations":
         return fuse(models, metric="activations", probe=probe, method="exact")
-    if method == "rebasin":
+    if method in ("rebasin", "rebasin+repair"):
         matched = [models[0]] + [weight_matching(m, models[0], seed=seed).model for m in models[1:]]
-        return average_models(matched)
+        fused = average_models(matched)
+        return repair(fused, matched, probe) if method.endswith("+repair") else fused
+    if method == "ot-weights+repair":
+        aligned = [align(m, models[0], metric="weights", method="exact").model for m in models]
+        return repair(average_models(aligned), aligned, probe)
     if method == "sae-ot":
         return fuse_sae(models, layer=spec_for(models[0]).order[0], probe=probe, map="permutation",
                         metric="weights", steps=cfg.sae_steps, features=cfg.sae_features,
