@@ -157,25 +157,47 @@ def restore_rng_state(state: Mapping[str, Any]) -> None:
 class _FileWriter:
     """One background thread writing files atomically, in submission order.
 
-    A write error is raised by the next :meth:`submit` or by :meth:`flush`.
+    A write error is raised by the next :meth:`submit` or by :meth:`flush`, and no write queued
+    after a failed one is carried out: the files on disk stay a prefix of what was submitted
+    (``results.json`` of a round is never missing under a checkpoint of that round).
     """
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedot-writer")
         self._pending: list[Future[None]] = []
+        self._closed = False
+        self._error: BaseException | None = None
 
     def submit(self, path: Path, data: bytes | Callable[[], bytes]) -> None:
         """Queue writing ``data`` (bytes, or a function returning them, run on the writer)."""
+        if self._closed:
+            _write_file(path, data)
+            return
         done = [f for f in self._pending if f.done()]
         self._pending = [f for f in self._pending if not f.done()]
         for future in done:
             future.result()
-        self._pending.append(self._pool.submit(_write_file, path, data))
+        self._pending.append(self._pool.submit(self._write, path, data))
+
+    def _write(self, path: Path, data: bytes | Callable[[], bytes]) -> None:
+        if self._error is not None:  # a previous write failed: nothing after it may land
+            return
+        try:
+            _write_file(path, data)
+        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised to the caller
+            self._error = exc
+            raise
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
         for future in pending:
             future.result()
+
+    def close(self) -> None:
+        """Wait for every queued write, then stop the thread (later writes run inline)."""
+        self.flush()
+        self._pool.shutdown(wait=True)
+        self._closed = True
 
 
 def _write_file(path: Path, data: bytes | Callable[[], bytes]) -> None:
@@ -305,7 +327,7 @@ class ResultsRecorder:
         """Mark the run finished, write all files and the plot; return the run directory."""
         self.results["status"] = status
         self._write()
-        self._writer.flush()
+        self._writer.close()
         if self.results["rounds"]:
             plot_metrics(self.results, self.out_dir / PLOT_FILE)
         return self.out_dir

@@ -66,3 +66,42 @@ def test_write_errors_are_raised_not_lost(tmp_path: Path, monkeypatch: pytest.Mo
         rec.evaluate_fn(0, arrays)
         rec.evaluate_fn(1, arrays)
         rec._writer.flush()
+
+
+def test_finish_stops_the_writer_thread_and_later_writes_still_land(tmp_path: Path) -> None:
+    rec = _recorder(tmp_path, [{"accuracy": 0.1}, {"accuracy": 0.2}])
+    arrays = ArrayRecord({"w": Array(np.ones(3, dtype=np.float32))})
+    rec.evaluate_fn(0, arrays)
+    rec.evaluate_fn(1, arrays)
+    rec.finish()
+    with pytest.raises(RuntimeError, match="shutdown"):  # the writer's pool is shut down
+        rec._writer._pool.submit(print)
+    rec.finish("failed")  # a second call writes synchronously
+    assert json.loads((tmp_path / R.RESULTS_FILE).read_text())["status"] == "failed"
+
+
+def test_nothing_queued_after_a_failed_write_lands(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Arrange: results.json fails once the checkpoint is queued behind it
+    import threading
+
+    original = R.atomic_write
+    queued = threading.Event()
+
+    def failing(path: Path, data: bytes) -> None:
+        if path.name == R.RESULTS_FILE:
+            assert queued.wait(30)
+            raise OSError("disk full")
+        original(path, data)
+
+    monkeypatch.setattr(R, "atomic_write", failing)
+    writer = R._FileWriter()
+    # Execute
+    writer.submit(tmp_path / R.RESULTS_FILE, b"{}")
+    writer.submit(tmp_path / R.CHECKPOINT_FILE, lambda: b"state")
+    queued.set()
+    with pytest.raises(OSError, match="disk full"):
+        writer.flush()
+    # Assert: the checkpoint behind the failed write was not written
+    assert not (tmp_path / R.CHECKPOINT_FILE).exists()
+    writer.close()
