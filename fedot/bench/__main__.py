@@ -238,7 +238,8 @@ def _scale_lines(scale: dict[str, Any]) -> list[str]:
         "fedavg on `synthetic-regression` (100 samples per natural client, a linear model), every "
         "client training each round, no federated evaluation (`fraction-evaluate = 0`), no "
         "checkpoint. Ray: `flwr run` with that many virtual SuperNodes; memory = peak over time of "
-        "the summed PSS of every process the run started (SuperLink, Ray, ServerApp, workers). "
+        "the summed PSS of every process the run started (`flwr run`, SuperLink, Ray, ServerApp, "
+        "workers). "
         "Inline: fedot's in-process runner in a fresh process; memory = its peak RSS.",
         "",
         "| backend | clients | rounds | round times (s) | wall (s) | peak memory (MiB) |",

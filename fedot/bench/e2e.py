@@ -10,8 +10,9 @@
   ``inline_clients`` in the in-process runner, on ``synthetic-regression`` (100 samples per natural
   client, a linear model), round times and peak memory. Memory of a Ray run is the peak over time
   of the summed proportional set size (PSS, shared pages split between sharers) of every process
-  the run started (SuperLink, Ray's raylet/GCS/workers, the ServerApp), sampled every 0.25 s; of an
-  inline run, the peak resident set (``ru_maxrss``) of its own process.
+  the run started (descendants of this process: ``flwr run``, the SuperLink, Ray's
+  raylet/GCS/workers, the ServerApp), sampled every 0.25 s; of an inline run, the peak resident
+  set (``ru_maxrss``) of its own process.
 """
 
 from __future__ import annotations
@@ -42,10 +43,14 @@ def _round_times(out_dir: Path) -> tuple[list[float], dict[str, Any]]:
 
 
 class PeakMemory:
-    """Peak summed PSS (bytes) of the processes started after construction, sampled in a thread."""
+    """Peak summed PSS (bytes) of this process's descendants, sampled in a thread.
+
+    Descendants are found through ``/proc/<pid>/stat`` parent links at every sample, so processes
+    that other jobs start on the machine are never counted (the managed SuperLink is a child of
+    ``flwr run`` for the whole run, and Ray's processes descend from it).
+    """
 
     def __init__(self, interval: float = 0.25) -> None:
-        self._before = set(self._pids())
         self._interval = interval
         self._stop = threading.Event()
         self.peak = 0
@@ -53,8 +58,23 @@ class PeakMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
-    def _pids() -> list[int]:
-        return [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    def _descendants(root: int) -> list[int]:
+        children: dict[int, list[int]] = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+        out, todo = [], list(children.get(root, []))
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children.get(pid, []))
+        return out
 
     @staticmethod
     def _pss(pid: int) -> int:
@@ -68,11 +88,12 @@ class PeakMemory:
         return 0
 
     def _run(self) -> None:
+        me = os.getpid()
         while not self._stop.is_set():
-            new = [p for p in self._pids() if p not in self._before and p != os.getpid()]
-            total = sum(self._pss(p) for p in new)
+            pids = self._descendants(me)
+            total = sum(self._pss(p) for p in pids)
             if total > self.peak:
-                self.peak, self.processes = total, len(new)
+                self.peak, self.processes = total, len(pids)
             self._stop.wait(self._interval)
 
     def __enter__(self) -> PeakMemory:
