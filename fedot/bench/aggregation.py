@@ -14,23 +14,16 @@ serialised ``.npy`` bytes). For each (N, P), alternating repeats, medians of:
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import numpy as np
 from flwr.app import Array, ArrayRecord, MetricRecord, RecordDict
 from flwr.serverapp.strategy.strategy_utils import aggregate_arrayrecords
 
+from fedot.bench.timing import interleaved_medians
 from fedot.fl.aggregate import array_view, weighted_average
 
 __all__ = ["bench_aggregation_paths"]
-
-
-def _time(fn: Any) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def bench_aggregation_paths(
@@ -61,11 +54,7 @@ def bench_aggregation_paths(
         }
         if device != "cpu":
             arms["device"] = lambda r=records, w=weights: weighted_average(r, w, device=device)
-        times: dict[str, list[float]] = {k: [] for k in arms}
-        for _ in range(repeats):
-            for name, fn in arms.items():
-                times[name].append(_time(fn))
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = interleaved_medians(arms, repeats)
         rows.append({"N": n, "P": p, **{f"{k}_s": v for k, v in med.items()},
                      "fedot_vs_flower": med["fedot"] / med["flower"],
                      "fedot_vs_floor": med["fedot"] / med["floor"],

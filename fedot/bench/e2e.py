@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from fedot.fl.inline import project_root, run_inline
+from fedot.fl.results import read_results
 from fedot.fl.runner import run_flwr
 
 __all__ = ["BARE_SERVERAPP", "PeakMemory", "bench_ray_overhead", "bench_scale"]
@@ -40,7 +41,7 @@ BARE_SERVERAPP = "fedot.bench.bare_flower:app"
 
 
 def _round_times(out_dir: Path) -> tuple[list[float], dict[str, Any]]:
-    results = json.loads((out_dir / "results.json").read_text())
+    results = read_results(out_dir)
     times = [float(e["time_s"]) for e in results["rounds"] if e["round"] > 0]
     return times, results.get("final", {})
 

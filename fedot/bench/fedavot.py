@@ -21,6 +21,7 @@ import numpy as np
 from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 from flwr.supercore.task_identity import TaskIdentity
 
+from fedot.bench.timing import interleaved_medians
 from fedot.config import load_run_config
 from fedot.fl import keys
 from fedot.fl.aggregate import array_view
@@ -98,17 +99,12 @@ def bench_aggregation(clients: int = 10, params: int = 1_000_000, repeats: int =
     ffm: FedotStrategy = strategies["ffm"].from_config(
         load_run_config({"scheme": "ffm", "clients": clients}))
     views = [array_view(next(iter(m.content.array_records.values()))["w"]) for m in replies]
-    times: dict[str, list[float]] = {"floor": [], "fedavg": [], "fedavot": [], "ffm": []}
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for view in views:
-            view.sum()
-        times["floor"].append(time.perf_counter() - start)
-        for name, strategy in (("fedavg", fedavg), ("fedavot", fedavot), ("ffm", ffm)):
-            strategy._spec = array_specs(global_arrays)
-            start = time.perf_counter()
-            strategy.aggregate_train(1, replies)
-            times[name].append(time.perf_counter() - start)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    for strategy in (fedavg, fedavot, ffm):
+        strategy._spec = array_specs(global_arrays)
+    med = interleaved_medians({
+        "floor": lambda: [view.sum() for view in views],
+        **{name: (lambda s=s: s.aggregate_train(1, replies))
+           for name, s in (("fedavg", fedavg), ("fedavot", fedavot), ("ffm", ffm))},
+    }, repeats)
     return {"clients": clients, "params": params, **{f"{k}_s": v for k, v in med.items()},
             "ratio": med["fedavot"] / med["fedavg"], "ffm_ratio": med["ffm"] / med["fedavg"]}

@@ -43,7 +43,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
-from fedot.bench.timing import interleaved_medians
+from fedot.bench.timing import interleaved_medians, sync_device
+from fedot.data import load_dataset
 from fedot.learning.device import resolve_device
 from fedot.learning.flow import (
     EntropicOTCoupling,
@@ -85,12 +86,6 @@ ENTROPIC_REG = 0.05
 HIDDEN, LAYERS, LR = 128, 3, 2e-3
 
 
-def _sync(device: torch.device) -> None:
-    """Wait for queued CUDA work on ``device`` (no-op on other devices), before stopping a clock."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _timed(arms: dict[str, Callable[[], object]], repeats: int,
            budget_s: float) -> tuple[dict[str, float], int]:
     """Interleaved medians of ``arms``, after one interleaved warm-up round.
@@ -128,18 +123,18 @@ def _exact_row(n: int, device: torch.device, seed: int, repeats: int, emd_max_s:
                budget_s: float) -> dict[str, Any]:
     x, y = _clouds(n, POINT_DIM, device, seed, 1)
     cost = pairwise_sq_dists(x, y)
-    _sync(device)
+    sync_device(device)
     cost_np = cost.detach().cpu().numpy().astype(np.float64)
     u = ot.unif(n)
     last: dict[str, Any] = {}
 
     def cost_arm() -> None:
         pairwise_sq_dists(x, y)
-        _sync(device)
+        sync_device(device)
 
     def fedot_arm() -> None:
         last["fedot"] = transport_plan(cost, method="exact")
-        _sync(device)
+        sync_device(device)
 
     def emd_arm() -> None:
         last["emd"] = ot.emd(u, u, cost_np, numItermax=EMD_ITER_MAX, log=True)
@@ -186,18 +181,18 @@ def _sinkhorn_rows(n: int, regs: Sequence[float], device: torch.device, seed: in
         def fedot_arm(reg: float = reg, last: dict[str, Any] = last) -> None:
             last["fedot"] = transport_plan(cost, method="sinkhorn", reg=reg,
                                            max_iter=SINKHORN_MAX_ITER)
-            _sync(device)
+            sync_device(device)
 
         def pot_arm(reg: float = reg, last: dict[str, Any] = last) -> None:
             last["pot"] = ot.sinkhorn(a, a, cost, reg, method="sinkhorn", numItermax=SINKHORN_MAX_ITER,
                                       stopThr=tol, log=True, warn=False)
-            _sync(device)
+            sync_device(device)
 
         def pot_log_arm(reg: float = reg, last: dict[str, Any] = last) -> None:
             last["pot_log"] = ot.sinkhorn(a, a, cost, reg, method="sinkhorn_log",
                                           numItermax=SINKHORN_MAX_ITER, stopThr=tol, log=True,
                                           warn=False)
-            _sync(device)
+            sync_device(device)
 
         med, rounds = _timed({"fedot": fedot_arm, "pot": pot_arm, "pot_log": pot_log_arm},
                              repeats, budget_s)
@@ -223,10 +218,9 @@ def _flow_data(dim: int, seed: int) -> np.ndarray:
         from fedot.data.toy2d import sample_toy2d
 
         return sample_toy2d("8gaussians", 4000, rng)[0].astype(np.float32)
-    if dim == 64:
-        from sklearn.datasets import load_digits
-
-        return (load_digits().data / 16.0 * 2.0 - 1.0).astype(np.float32)
+    if dim == 64:  # the digits of the ffm scheme (fedot.fl.flow.flow_data), flattened
+        train = load_dataset("digits", seed=seed).train.x
+        return (train.reshape(len(train), -1) * 2.0 - 1.0).astype(np.float32)
     return rng.standard_normal((4000, dim), dtype=np.float32)
 
 
@@ -244,22 +238,22 @@ def _coupling_row(dim: int, batch: int, data: Tensor, device: torch.device, seed
 
     def independent_arm() -> None:
         independent.pair(x0, x1, gen)
-        _sync(device)
+        sync_device(device)
 
     def exact_arm() -> None:
         exact.pair(x0, x1, gen)
-        _sync(device)
+        sync_device(device)
 
     def entropic_arm() -> None:
         last["entropic"] = entropic.pair(x0, x1, gen)
-        _sync(device)
+        sync_device(device)
 
     def step_arm() -> None:
         res = flow_matching_loss(model, x0, x1, path=path, coupling=independent, generator=gen)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
         opt.step()
-        _sync(device)
+        sync_device(device)
 
     med, rounds = _timed({"independent": independent_arm, "exact": exact_arm,
                           "entropic": entropic_arm, "step": step_arm}, repeats, budget_s)

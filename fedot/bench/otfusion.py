@@ -17,7 +17,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import nn
 
-from fedot.bench.timing import interleaved_medians
+from fedot.bench.timing import interleaved_medians, sync_device
 from fedot.fusion import fuse_detailed
 from fedot.ot.assignment import pairwise_sq_dists
 
@@ -36,11 +36,6 @@ def _mlp(widths: tuple[int, ...], seed: int) -> nn.Sequential:
         if i < len(widths) - 2:
             layers.append(nn.ReLU())
     return nn.Sequential(*layers)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def _floor(models: list[nn.Sequential], target: nn.Sequential) -> None:
@@ -76,7 +71,7 @@ def bench_otfusion(clients: int = 10, widths: tuple[int, ...] = (784, 1024, 1024
     weights = [1.0] * clients
 
     def synced(fn: Any) -> Any:
-        return lambda: (fn(), _sync(dev))
+        return lambda: (fn(), sync_device(dev))
 
     arms = {
         "otfusion": synced(lambda: fuse_detailed(models, target=target, weights=weights)),

@@ -12,7 +12,6 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord, RecordDict
@@ -20,6 +19,7 @@ from flwr.serverapp.strategy import FedAvg as FlowerFedAvg
 
 from fedot.config import load_run_config
 from fedot.fl.inline import InlineGrid, load_apps
+from fedot.fl.results import read_results
 from fedot.fl.task import federated_data, global_model, server_evaluator, to_arrays
 
 __all__ = ["bench_round_overhead"]
@@ -55,9 +55,7 @@ def _fedot_round_times(config: dict[str, Any], server_app: Any, client_app: Any,
         grid = InlineGrid(client_app, run_config, clients)
         server_app(grid, Context(run_id=1, node_id=0, node_config={}, state=RecordDict(),
                                  run_config=run_config))
-        import json
-
-        rounds = json.loads((Path(tmp) / "results.json").read_text())["rounds"]
+        rounds = read_results(tmp)["rounds"]
     return [e["time_s"] for e in rounds if e["round"] > 0]
 
 

@@ -6,7 +6,9 @@ import statistics
 import time
 from collections.abc import Callable, Mapping
 
-__all__ = ["interleaved_medians"]
+import torch
+
+__all__ = ["interleaved_medians", "sync_device"]
 
 
 def interleaved_medians(arms: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
@@ -21,3 +23,9 @@ def interleaved_medians(arms: Mapping[str, Callable[[], object]], repeats: int) 
             fn()
             times[name].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def sync_device(device: torch.device) -> None:
+    """Wait for queued CUDA work on ``device`` before a clock stops (no-op on other devices)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

@@ -10,7 +10,8 @@ import ot
 import pytest
 import torch
 
-from fedot.bench.kernels import _sync, _timed, bench_kernels, kernel_lines
+from fedot.bench.kernels import _timed, bench_kernels, kernel_lines
+from fedot.bench.timing import sync_device
 from fedot.ot import pairwise_sq_dists, transport_plan
 
 
@@ -121,4 +122,4 @@ def test_fedot_exact_cost_matches_emd() -> None:
 
 
 def test_sync_is_noop_on_cpu() -> None:
-    _sync(torch.device("cpu"))
+    sync_device(torch.device("cpu"))
