@@ -164,40 +164,43 @@ class _FileWriter:
 
     def __init__(self) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedot-writer")
-        self._pending: list[Future[None]] = []
         self._closed = False
-        self._error: BaseException | None = None
+        self._last: Future[None] | None = None
+        self._failed = False
+        self._error: BaseException | None = None  # the failure, until raised to the caller
 
     def submit(self, path: Path, data: bytes | Callable[[], bytes]) -> None:
         """Queue writing ``data`` (bytes, or a function returning them, run on the writer)."""
-        if self._closed:
+        self._raise()
+        if self._closed:  # after close(): write inline
             _write_file(path, data)
-            return
-        done = [f for f in self._pending if f.done()]
-        self._pending = [f for f in self._pending if not f.done()]
-        for future in done:
-            future.result()
-        self._pending.append(self._pool.submit(self._write, path, data))
+        else:
+            self._last = self._pool.submit(self._write, path, data)
 
     def _write(self, path: Path, data: bytes | Callable[[], bytes]) -> None:
-        if self._error is not None:  # a previous write failed: nothing after it may land
+        if self._failed:  # a previous write failed: nothing after it may land
             return
         try:
             _write_file(path, data)
-        except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised to the caller
-            self._error = exc
-            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller by _raise
+            self._failed, self._error = True, exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
     def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            future.result()
+        """Wait for every queued write (one thread, in order: the last one finishes last)."""
+        if self._last is not None:
+            self._last.result()
+        self._raise()
 
     def close(self) -> None:
         """Wait for every queued write, then stop the thread (later writes run inline)."""
-        self.flush()
         self._pool.shutdown(wait=True)
         self._closed = True
+        self._raise()
 
 
 def _write_file(path: Path, data: bytes | Callable[[], bytes]) -> None:
@@ -339,8 +342,6 @@ class ResultsRecorder:
     def _results_json(self) -> bytes:
         """``_dump(self.results)``, encoding only the rounds recorded since the last call."""
         rounds = self.results["rounds"]
-        if len(self._round_texts) > len(rounds):
-            self._round_texts = []
         for entry in rounds[len(self._round_texts):]:
             self._round_texts.append(textwrap.indent(json.dumps(_json_ready(entry), indent=2),
                                                      "    "))
