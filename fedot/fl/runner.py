@@ -121,35 +121,25 @@ _STAGED_SUFFIXES = (".py", ".toml", ".json", ".yaml", ".yml")
 def stage_app(root: Path, *, serverapp: str | None = None) -> Iterator[Path]:
     """Yield a temporary copy of the app at ``root`` holding only what its FAB needs.
 
-    That is ``pyproject.toml`` and, of the packages named in ``[tool.hatch.build.targets.wheel]``
-    (else ``[tool.flwr.app.components]``' top-level modules), the ``.py``/``.toml``/``.json``/
-    ``.yaml`` files outside ``__pycache__``. Removed on exit. ``serverapp`` (``"module:object"``)
-    replaces the ServerApp component in the staged ``pyproject.toml`` (the benchmarks' bare
-    Flower baseline runs from an otherwise identical FAB).
+    That is ``pyproject.toml`` and the ``.py``/``.toml``/``.json``/``.yaml`` files (outside
+    ``__pycache__``) of the packages the wheel ships (``[tool.hatch.build.targets.wheel]``
+    ``packages``). Removed on exit. ``serverapp`` (``"module:object"``) replaces the ServerApp
+    component in the staged ``pyproject.toml`` (the benchmarks' bare Flower baseline runs from an
+    otherwise identical FAB).
     """
     root = Path(root).resolve()
     text = (root / "pyproject.toml").read_text()
-    meta = tomllib.loads(text)
-    packages = (meta.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
-                .get("wheel", {}).get("packages"))
-    if not packages:
-        components = meta.get("tool", {}).get("flwr", {}).get("app", {}).get("components", {})
-        packages = sorted({ref.split(":")[0].split(".")[0] for ref in components.values()})
+    tool = tomllib.loads(text)["tool"]
+    if serverapp is not None:
+        line = f'serverapp = "{tool["flwr"]["app"]["components"]["serverapp"]}"'
+        if line not in text:
+            raise ValueError(f"{root / 'pyproject.toml'} has no line {line!r} to replace")
+        text = text.replace(line, f'serverapp = "{serverapp}"', 1)
     with tempfile.TemporaryDirectory(prefix="fedot-app-") as tmp:
         stage = Path(tmp)
-        if serverapp is not None:
-            current = meta.get("tool", {}).get("flwr", {}).get("app", {}).get("components", {})
-            line = f'serverapp = "{current.get("serverapp")}"'
-            if line not in text:
-                raise ValueError(f"{root / 'pyproject.toml'} has no line {line!r} to replace")
-            text = text.replace(line, f'serverapp = "{serverapp}"', 1)
         (stage / "pyproject.toml").write_text(text)
-        for package in packages:
-            src = root / package
-            if src.is_file():
-                shutil.copy2(src, stage / package)
-                continue
-            for path in src.rglob("*"):
+        for package in tool["hatch"]["build"]["targets"]["wheel"]["packages"]:
+            for path in (root / package).rglob("*"):
                 if (path.suffix in _STAGED_SUFFIXES and path.is_file()
                         and "__pycache__" not in path.parts):
                     dest = stage / path.relative_to(root)
