@@ -178,7 +178,11 @@ def weighted_sum(
     return ArrayRecord(out)
 
 
-_BLAS: list[Any] = []
+@functools.cache
+def _blas_controller() -> Any:
+    from threadpoolctl import ThreadpoolController  # built once: ~ms; limit() then ~15 us
+
+    return ThreadpoolController()
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
@@ -187,11 +191,7 @@ def _one_blas_thread() -> contextlib.AbstractContextManager[Any]:
     A second BLAS thread only contends (measured here on the idle machine: 174 ms with two
     threads, 92 ms with one for 100 replies x 1M parameters; far worse under load).
     """
-    if not _BLAS:
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS.append(ThreadpoolController())  # ~15 us per limit() once built (built once: ~ms)
-    return _BLAS[0].limit(limits=1, user_api="blas")
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 @functools.lru_cache(maxsize=256)
@@ -274,10 +274,7 @@ def _torch_sum(records: Sequence[ArrayRecord], factors: np.ndarray, device: str)
     for name in records[0]:
         views = [array_view(record[name]) for record in records]
         dtype = views[0].dtype
-        if dtype.kind == "c":
-            wide = torch.complex128
-        else:
-            wide = torch.float64
+        wide = torch.complex128 if dtype.kind == "c" else torch.float64
         acc = torch.zeros(views[0].shape, dtype=wide, device=dev)
         for view, factor in zip(views, factors, strict=True):
             with warnings.catch_warnings():  # read-only reply buffer: read here, never written

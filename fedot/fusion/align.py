@@ -591,7 +591,8 @@ def _identity_diagnostics(
     )
 
 
-def _weights(weights: Sequence[float] | Tensor | None, k: int) -> list[float]:
+def normalised_weights(weights: Sequence[float] | Tensor | None, k: int) -> list[float]:
+    """Return ``k`` model weights normalised to sum 1 (uniform when ``None``); validated."""
     if weights is None:
         return [1.0 / k] * k
     w = [float(x) for x in (weights.tolist() if isinstance(weights, Tensor) else weights)]
@@ -624,7 +625,7 @@ def fuse_with(
         raise ValueError("models must not be empty")
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1, got {iterations}")
-    w = _weights(weights, len(models))
+    w = normalised_weights(weights, len(models))
     anchor = models[0] if target is None else target
     spec = spec_for(anchor, spec)
     ref = _reference(anchor)

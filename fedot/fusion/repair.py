@@ -35,6 +35,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from fedot.fusion.align import eval_mode, normalised_weights
+
 __all__ = ["repair"]
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -51,15 +53,16 @@ def _stats(out: Tensor) -> tuple[Tensor, Tensor]:
     return out.mean(dim=dims), out.std(dim=dims)
 
 
-def _layer_stats(model: nn.Module, probe: Tensor) -> list[tuple[Tensor, Tensor]]:
-    layers = _hidden_layers(model)
+def _layer_stats(
+    model: nn.Module, probe: Tensor, layers: Sequence[nn.Module]
+) -> list[tuple[Tensor, Tensor]]:
+    """Per-unit mean and std of each of ``layers``' outputs on ``probe`` (one forward pass)."""
     found: dict[int, tuple[Tensor, Tensor]] = {}
     hooks = [layer.register_forward_hook(
         lambda _m, _i, out, i=i: found.__setitem__(i, _stats(out.detach())))
         for i, layer in enumerate(layers)]
     try:
-        with torch.no_grad():
-            model.eval()
+        with eval_mode(model), torch.no_grad():
             model(probe)
     finally:
         for hook in hooks:
@@ -98,25 +101,22 @@ def repair(
     """
     if not aligned:
         raise ValueError("repair needs at least one aligned parent")
-    w = torch.ones(len(aligned)) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
-    if w.numel() != len(aligned) or not bool(torch.isfinite(w).all()) or bool((w < 0).any()) \
-            or float(w.sum()) <= 0:
-        raise ValueError(f"weights must be {len(aligned)} finite non-negative numbers, not all 0")
-    w = (w / w.sum()).tolist()
+    w = normalised_weights(weights, len(aligned))
     out = copy.deepcopy(fused)
     ref = next(out.parameters())
     probe = probe.to(device=ref.device, dtype=ref.dtype)
     norms = [m for m in out.modules() if isinstance(m, _NORMS)]
     if norms:
         return _reset_norms(out, norms, probe)
-    stats = [_layer_stats(model, probe) for model in aligned]
     layers = _hidden_layers(out)
-    if any(len(s) != len(layers) for s in stats):
+    parents = [_hidden_layers(model) for model in aligned]
+    if any(len(p) != len(layers) for p in parents):
         raise ValueError("aligned parents must have the fused model's architecture")
+    stats = [_layer_stats(model, probe, p) for model, p in zip(aligned, parents, strict=True)]
     for i, layer in enumerate(layers):
         mu_t = sum(wk * s[i][0] for wk, s in zip(w, stats, strict=True))
         sd_t = sum(wk * s[i][1] for wk, s in zip(w, stats, strict=True))
-        mu, sd = _layer_stats(out, probe)[i]
+        (mu, sd), = _layer_stats(out, probe, [layer])  # after the layers before it were fixed
         scale = torch.where(sd > eps, sd_t / sd.clamp_min(eps), torch.ones_like(sd))
         shape = (-1,) + (1,) * (layer.weight.dim() - 1)
         with torch.no_grad():
@@ -127,7 +127,7 @@ def repair(
 
 
 def _reset_norms(model: nn.Module, norms: list[nn.Module], probe: Tensor) -> nn.Module:
-    saved = [(m.momentum, m.training) for m in norms]
+    momenta = [m.momentum for m in norms]
     try:
         for m in norms:
             m.reset_running_stats()
@@ -136,6 +136,6 @@ def _reset_norms(model: nn.Module, norms: list[nn.Module], probe: Tensor) -> nn.
         with torch.no_grad():
             model(probe)
     finally:
-        for m, (momentum, _) in zip(norms, saved, strict=True):
+        for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
     return model.eval()
