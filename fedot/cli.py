@@ -254,6 +254,9 @@ def experiment(
     list_: Annotated[bool, typer.Option("--list", help="List registered experiments")] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel runs (inline backend; each gets "
                                       "cpu_count // jobs threads)")] = 1,
+    ray_check: Annotated[str | None, typer.Option(
+        help="After an inline experiment, re-run this arm's first seed through flwr run on Ray "
+        "and check that its final metrics are identical")] = None,
 ) -> None:
     """Run a named, registered experiment (or list them)."""
     os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")  # progress comes from fedot's own log
@@ -271,16 +274,68 @@ def experiment(
         typer.secho("error: --jobs > 1 needs --backend inline (Ray and deployments schedule their "
                     "own workers)", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    exp = EXPERIMENTS[name]
+    labels = [a.label for a in exp.arms]
+    if ray_check is not None and (backend != "inline" or ray_check not in labels):
+        typer.secho(f"error: --ray-check needs --backend inline and an arm label of {name}: "
+                    f"{', '.join(labels)}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     out_dir = out or _default_out(name + ("-quick" if quick else ""))
     summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick,
                              jobs=jobs)
     _print_summary(summary, out_dir)
+    if ray_check is not None:
+        _ray_check(summary, ray_check, out_dir)
+
+
+def _ray_check(summary: Mapping[str, Any], label: str, out_dir: Path) -> None:
+    """Re-run one arm's first seed through ``flwr run`` on Ray; its metrics must equal inline's."""
+    from fedot.fl.results import read_results
+
+    inline_dir = Path(summary["results"][label]["run_dirs"][0])
+    inline = read_results(inline_dir)
+    def flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in tree.items():
+            if isinstance(value, Mapping):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    _, defaults = _defaults()
+    config = {k: v for k, v in flat(inline["config"]).items()
+              if k not in ("out-dir", "resume") and defaults.get(k) != v}
+    ray_dir = out_dir / "ray-check"
+    typer.echo(f"ray check: {label}, seed {inline['config']['seed']}, through flwr run "
+               "(Ray simulation) …")
+    start = time.perf_counter()
+    make_runner("ray")(config, ray_dir)
+    ray = read_results(ray_dir)
+    def final(result: Mapping[str, Any]) -> dict[str, float]:
+        last = result["rounds"][-1].get("evaluate", {}) if result["rounds"] else {}
+        values = {**{f"client {k}": v for k, v in last.items()}, **result["final"]}
+        return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+
+    mine, theirs = final(inline), final(ray)
+    keys = sorted(set(mine) & set(theirs))
+    worst = max((abs(mine[k] - theirs[k]) for k in keys), default=0.0)
+    shown = ", ".join(f"{k} {theirs[k]:.4f}" for k in keys
+                      if k in ("loss", "accuracy", "client loss_p", "client accuracy_p"))
+    typer.echo(f"ray check: {shown} in {time.perf_counter() - start:.0f} s; largest difference "
+               f"from the in-process run {worst:.2e} ({ray_dir})")
+    if worst > 1e-6:
+        typer.secho("error: the Ray run's final metrics differ from the in-process run's",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
 
 
 def _print_summary(summary: Mapping[str, Any], out_dir: Path) -> None:
     from fedot.experiments.compare import markdown_table
 
     typer.echo(markdown_table(summary))
+    if (out_dir / "report.md").exists():  # an experiment's own report (e.g. paired comparisons)
+        typer.echo((out_dir / "report.md").read_text())
     typer.echo(f"written: {out_dir}/summary.json, summary.md, comparison.png")
 
 

@@ -58,13 +58,13 @@ PARTIAL_PARTICIPATION_SCHEMES = (
     frozenset(SCHEMES) - {"fedavg", "otfusion"} - IRL_SCHEMES - FLOW_SCHEMES - SUBMODEL_SCHEMES
 )
 DatasetName = Literal[
-    "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression",
+    "digits", "wine", "breast-cancer", "mnist1d", "synthetic-regression", "mnist-5k",
     "mnist", "fashion-mnist", "cifar10",
 ]
 PartitionKind = Literal["iid", "dirichlet", "pathological", "shard", "natural"]
 ModelName = Literal["logreg", "mlp", "cnn", "linear"]
 
-IMAGE_DATASETS = frozenset({"digits", "mnist", "fashion-mnist", "cifar10"})
+IMAGE_DATASETS = frozenset({"digits", "mnist-5k", "mnist", "fashion-mnist", "cifar10"})
 REGRESSION_DATASETS = frozenset({"synthetic-regression"})
 
 Fraction01 = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -155,8 +155,15 @@ class ParticipationConfig(_Section):
 
 
 class FedAVOTConfig(_Section):
-    """Masked-OT solver settings of FedAVOT (``fedavot.*``)."""
+    """Masked-OT solver settings of FedAVOT (``fedavot.*``).
 
+    ``plan``: ``ipfp`` (the paper's masked Sinkhorn/IPFP plan, :func:`fedot.ot.masked_sinkhorn`)
+    or ``min-variance`` (the unbiased plan of least second moment Σ_j q_j Σ_i Y_ij²,
+    :func:`fedot.ot.masked_min_variance`). ``max-iter`` caps IPFP; the Newton solver of
+    ``min-variance`` stops at ``tol`` too (at most 500 iterations).
+    """
+
+    plan: Literal["ipfp", "min-variance"] = "ipfp"
     tol: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1e-10
     max_iter: Annotated[int, Field(ge=1)] = 10_000
     kappa: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0

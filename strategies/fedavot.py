@@ -22,7 +22,9 @@ A subset outside the solved support gets the p-restricted weights p_i / Σ_{k∈
 rounds, re-solved each round (the first round, and any new subset, gets the fallback weights).
 
 Clients run the ``classifier`` task. Config: ``participation.*`` (p, q) and ``fedavot.*``
-(``tol``, ``max-iter``, ``kappa`` for the κ-penalised variant; κ = 1 is plain IPFP).
+(``plan``: ``ipfp``, the paper's, or ``min-variance``, the unbiased plan whose weights have the
+least second moment Σ_j q_j Σ_i Y_ij² (:func:`fedot.ot.masked_min_variance`); ``tol``,
+``max-iter``, ``kappa`` for the κ-penalised variant; κ = 1 is plain IPFP).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from flwr.common import log
 
 from fedot.config import FedAVOTConfig, RunConfig
 from fedot.fl.participation import PartialParticipation
-from fedot.ot import masked_feasibility, masked_sinkhorn
+from fedot.ot import masked_feasibility, masked_min_variance, masked_sinkhorn
 
 __all__ = ["FedAVOT"]
 
@@ -64,8 +66,11 @@ class FedAVOT(PartialParticipation):
         return cls(fedavot=cfg.fedavot, **cls.config_kwargs(cfg))
 
     def _solve(self, subsets: list[np.ndarray], q: np.ndarray) -> dict[str, Any]:
-        res = masked_sinkhorn(self.importance, q, subsets, tol=self.fedavot.tol,
-                              max_iter=self.fedavot.max_iter, kappa=self.fedavot.kappa)
+        opts = {"tol": self.fedavot.tol, "kappa": self.fedavot.kappa}
+        res = (masked_sinkhorn(self.importance, q, subsets, max_iter=self.fedavot.max_iter, **opts)
+               if self.fedavot.plan == "ipfp" else
+               masked_min_variance(self.importance, q, subsets, ipfp_max_iter=self.fedavot.max_iter,
+                                   **opts))
         self.columns = {
             frozenset(int(i) for i in members): dict(zip(members.tolist(), np.asarray(w).tolist(),
                                                          strict=True))
@@ -74,7 +79,8 @@ class FedAVOT(PartialParticipation):
         return {"row_error": res.row_error, "col_error": res.col_error, "n_iter": res.n_iter,
                 "converged": res.converged, "stopped": res.stopped,
                 "p_hat_l1": float(np.abs(np.asarray(res.p_hat) - self.importance).sum()),
-                "infeasible_mass": res.infeasible_mass}
+                "infeasible_mass": res.infeasible_mass, "plan": res.method,
+                "second_moment": res.second_moment}
 
     def prepare(self) -> None:
         """Check feasibility and solve the masked transport plan for the known q."""

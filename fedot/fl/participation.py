@@ -14,7 +14,8 @@
   actually replied (a node lost mid-round is simply not in the subset) and takes the weighted sum;
 * federated evaluation every ``evaluate-every`` rounds (and the last), on the split
   ``evaluate-split``, with the p-weighted loss ``loss_p`` = Σ p_i f_i / Σ p_i over the evaluated
-  clients (the FedAVOT objective F_p when all clients evaluate).
+  clients (the FedAVOT objective F_p when all clients evaluate) and the p-weighted accuracy
+  ``accuracy_p``.
 """
 
 from __future__ import annotations
@@ -268,20 +269,24 @@ class PartialParticipation(FedotStrategy):
         return super().configure_evaluate(server_round, arrays, config, grid)
 
     def evaluate_metrics(self, server_round: int, contents: list[RecordDict]) -> MetricRecord:
-        """Data-size-weighted metrics plus ``loss_p``, the p-weighted loss of the evaluated clients.
+        """Data-size-weighted metrics plus ``loss_p`` and ``accuracy_p``, p-weighted over the clients.
 
         ``loss_p`` = Σ_i p_i f_i / Σ_i p_i over the valid replies (F_p itself when every client
-        evaluated; ``importance_covered`` = Σ_i p_i tells how much of p was evaluated).
+        evaluated; ``importance_covered`` = Σ_i p_i tells how much of p was evaluated);
+        ``accuracy_p`` = Σ_i p_i acc_i / Σ_i p_i likewise (classification), the accuracy of the
+        clients that matter, each on its own ``evaluate-split`` data.
         """
         metrics = super().evaluate_metrics(server_round, contents)
-        pids = [partition_of(c) for c in contents]
-        losses = [metrics_of(c).get("loss") for c in contents]
-        pairs = [(self.importance[pid], float(loss)) for pid, loss in zip(pids, losses, strict=True)
-                 if pid is not None and 0 <= pid < self.num_clients and loss is not None]
-        covered = sum(p for p, _ in pairs)
-        if covered > 0:
-            metrics["loss_p"] = sum(p * loss for p, loss in pairs) / covered
-            metrics["importance_covered"] = covered
+        for name, key in (("loss", "loss_p"), ("accuracy", "accuracy_p")):
+            pairs = []
+            for c in contents:
+                pid, value = partition_of(c), metrics_of(c).get(name)
+                if pid is not None and 0 <= pid < self.num_clients and value is not None:
+                    pairs.append((self.importance[pid], float(value)))
+            covered = sum(p for p, _ in pairs)
+            if covered > 0:
+                metrics[key] = sum(p * v for p, v in pairs) / covered
+                metrics.setdefault("importance_covered", covered)
         return metrics
 
     def hyperparameters(self) -> dict[str, Any]:

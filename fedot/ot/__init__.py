@@ -15,7 +15,9 @@ from fedot.ot.masked import (
     hall_violations,
     inclusion_probabilities,
     masked_feasibility,
+    masked_min_variance,
     masked_sinkhorn,
+    plan_second_moment,
 )
 
 __all__ = [
@@ -34,5 +36,7 @@ __all__ = [
     "hall_violations",
     "inclusion_probabilities",
     "masked_feasibility",
+    "masked_min_variance",
     "masked_sinkhorn",
+    "plan_second_moment",
 ]

@@ -120,3 +120,27 @@ def test_jobs_needs_the_inline_backend() -> None:
                                       "--backend", "ray"])
     assert result.exit_code == 2
     assert "--jobs > 1 needs --backend inline" in result.output
+
+
+def test_ray_check_refuses_an_unknown_arm(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["experiment", "fedavot-showcase", "--quick", "--ray-check", "nope",
+                                 "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "drift/fedavot" in result.output and not (tmp_path / "summary.json").exists()
+
+
+@pytest.mark.slow
+def test_showcase_quick_with_ray_check(tmp_path: Path) -> None:
+    # make run's command in quick mode: the inline experiment, its paired report, then the Ray
+    # re-run of one arm, which must reproduce the in-process numbers exactly
+    result = runner.invoke(app, ["experiment", "fedavot-showcase", "--quick", "--ray-check",
+                                 "drift/fedavot", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "FedAVOT ahead on loss_p" in result.output
+    assert "largest difference from the in-process run 0.00e+00" in result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert set(report) == {"drift", "mnist-5k"}
+    assert report["drift"]["accuracy_p_gap"] is None
+    assert len(report["mnist-5k"]["accuracy_p_gap"]) == 1
+    ray = json.loads((tmp_path / "ray-check" / "results.json").read_text())
+    assert ray["status"] == "completed" and ray["config"]["dataset"] == "synthetic-regression"

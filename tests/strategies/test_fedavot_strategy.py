@@ -161,6 +161,32 @@ def test_fedavot_inline_end_to_end(tmp_path: Path, availability: str) -> None:
         assert "feasible" in res["setup"]["fedavot"]
 
 
+def test_min_variance_plan_is_unbiased_in_model_space_and_no_noisier() -> None:
+    sizes = np.array([5, 9, 12, 7, 10, 6, 11, 8])
+    thetas = np.random.default_rng(1).standard_normal((8, 6))
+    mv = _strategy(FedAVOT, sizes, **{"participation.k": 3, "fedavot.plan": "min-variance"})
+    ipfp = _strategy(FedAVOT, sizes, **{"participation.k": 3})
+    p = sizes / sizes.sum()
+    np.testing.assert_allclose(_expected_aggregate(mv, thetas), p @ thetas, atol=1e-9)
+    mv_setup, ipfp_setup = mv.log.setup["fedavot"], ipfp.log.setup["fedavot"]
+    assert (mv_setup["plan"], ipfp_setup["plan"]) == ("min-variance", "ipfp")
+    assert mv_setup["second_moment"] <= ipfp_setup["second_moment"] + 1e-12
+
+
+def test_fedavot_min_variance_on_mnist5k_inline(tmp_path: Path) -> None:
+    # `fedot run fedavot --set dataset=mnist-5k --backend inline`, with the min-variance plan
+    run_inline({"scheme": "fedavot", "clients": 6, "rounds": 2, "out-dir": str(tmp_path),
+                "dataset": "mnist-5k", "model.name": "logreg", "participation.k": 3,
+                "participation.importance": "uniform", "fedavot.plan": "min-variance",
+                "checkpoint": False}, 6)
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["status"] == "completed" and res["setup"]["fedavot"]["plan"] == "min-variance"
+    assert res["setup"]["fedavot"]["converged"]
+    last = res["rounds"][-1]
+    assert 0.0 <= last["evaluate"]["accuracy_p"] <= 1.0 and np.isfinite(last["evaluate"]["loss_p"])
+    assert res["final"]["accuracy"] > 0.3  # 2 rounds of logistic regression on real MNIST
+
+
 def test_enumerated_support_matches_all_pairs() -> None:
     strategy = _strategy(FedAVOT, np.ones(5, dtype=int), **{"participation.k": 2})
     got = {tuple(m.tolist()) for m in strategy.distribution.subsets}

