@@ -240,7 +240,7 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
                     device=device).manual_seed(derive_seed(cfg.seed, 74)))
         if potential_model is not None:
             # GOT's pairing is exact only if x0*(x1) over the target is distributed as N(0, I):
-            # its sliced W2 to fresh source noise measures the drift (algorithms.md §2(f)).
+            # its sliced W2 to fresh source noise measures the drift (docs/ffm.md).
             ct = c_transform(potential_model, torch.as_tensor(target).to(device),
                              candidates=f.candidates, refine_steps=f.refine_steps,
                              step_size=f.step_size, generator=torch.Generator(device=device)

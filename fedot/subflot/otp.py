@@ -24,7 +24,7 @@ channels at every kernel position). Batch-norm parameters and statistics are map
 side of the same plan. The class-output layer is never pruned (:math:`T^{(L)} = I`).
 
 Normalisation. The notes on the paper write plain :math:`T^\top W` and :math:`W T`; we use the
-marginal-corrected maps of the design document (``docs/algorithms.md`` §3(b)): the output side
+marginal-corrected maps of the design document (``docs/subflot.md``): the output side
 averages (:math:`\operatorname{diag}(1/\nu) T^\top`, each client unit a convex combination of
 global units) and the input side *sums* (:math:`\operatorname{diag}(1/\mu) T`, every global unit
 hands its whole outgoing weight to the client units it is sent to). If the global units merged
