@@ -294,17 +294,10 @@ def _ray_check(summary: Mapping[str, Any], label: str, out_dir: Path) -> None:
 
     inline_dir = Path(summary["results"][label]["run_dirs"][0])
     inline = read_results(inline_dir)
-    def flat(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in tree.items():
-            if isinstance(value, Mapping):
-                out.update(flat(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
+    from fedot.config import flatten
 
     _, defaults = _defaults()
-    config = {k: v for k, v in flat(inline["config"]).items()
+    config = {k: v for k, v in flatten(inline["config"]).items()
               if k not in ("out-dir", "resume") and defaults.get(k) != v}
     ray_dir = out_dir / "ray-check"
     typer.echo(f"ray check: {label}, seed {inline['config']['seed']}, through flwr run "

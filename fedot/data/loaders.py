@@ -162,7 +162,7 @@ def _mnist5k_arrays() -> tuple[np.ndarray, np.ndarray]:
 def _load_mnist5k(seed: int, test_fraction: float) -> LoadedDataset:
     pixels, labels = _mnist5k_arrays()
     x = (pixels.astype(np.float32) / 255.0).reshape(-1, 1, 28, 28)
-    train, test = _split(x, labels.copy(), seed=seed, test_fraction=test_fraction)
+    train, test = _split(x, labels, seed=seed, test_fraction=test_fraction)  # fresh arrays
     return LoadedDataset("mnist-5k", "classification", (1, 28, 28), 10, train, test)
 
 

@@ -117,8 +117,9 @@ PLAN_SETTINGS = {
 def plan_table(seed: int = 0, mc_samples: int = 200_000) -> list[dict[str, Any]]:
     """Both FedAVOT plans on :data:`PLAN_SETTINGS`: bias, second moment, largest weight, time.
 
-    q is built exactly as the strategy builds it (same availability model, seeded generator and
-    Monte-Carlo budget), so the plans are the ones the runs aggregate with.
+    q comes from the strategy's availability model (:func:`build_availability`) with the same
+    Monte-Carlo budget; where it is enumerated exactly (K-of-N) the plans are the runs' own, the
+    with-replacement sampler's q is a Monte-Carlo estimate drawn with ``seed``.
     """
     import time
 
@@ -212,6 +213,12 @@ _MNIST = {"dataset": "mnist-5k", "model.name": "logreg", "partition.kind": "path
           "participation.evaluate-split": "test",
           "participation.evaluate-every": 20}
 
+def _mean_std_text(x: np.ndarray, digits: int = 3) -> str:
+    """``mean ± sample std``; the mean alone for one seed (no ``± 0``)."""
+    sd = f" ± {x.std(ddof=1):.{digits}f}" if x.size > 1 else ""
+    return f"{x.mean():.{digits}f}{sd}"
+
+
 def showcase_report(summary: dict[str, Any], out_dir: Path) -> Path:
     """Paired per-seed comparison of the showcase (same data and initial model per seed).
 
@@ -240,11 +247,7 @@ def showcase_report(summary: dict[str, Any], out_dir: Path) -> Path:
         gap = (np.array([a - b for (_, a), (_, b) in zip(metric["fedavot"], metric["fedavg-subset"],
                                                         strict=True)]) if has_acc else None)
         n = len(ratio["fedavot"])
-
-        def ms(x: np.ndarray, digits: int = 3) -> str:
-            sd = f" ± {x.std(ddof=1):.{digits}f}" if x.size > 1 else ""
-            return f"{x.mean():.{digits}f}{sd}"
-
+        ms = _mean_std_text
         out[case] = {"loss_p_ratio": {k: v.tolist() for k, v in ratio.items()},
                      "accuracy_p_gap": None if gap is None else gap.tolist(),
                      "fedavot_ahead_loss_p": ahead_loss,

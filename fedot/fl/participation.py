@@ -277,15 +277,18 @@ class PartialParticipation(FedotStrategy):
         clients that matter, each on its own ``evaluate-split`` data.
         """
         metrics = super().evaluate_metrics(server_round, contents)
-        for name, key in (("loss", "loss_p"), ("accuracy", "accuracy_p")):
-            pairs = []
-            for c in contents:
-                pid, value = partition_of(c), metrics_of(c).get(name)
-                if pid is not None and 0 <= pid < self.num_clients and value is not None:
-                    pairs.append((self.importance[pid], float(value)))
-            covered = sum(p for p, _ in pairs)
+        pairs: dict[str, list[tuple[float, float]]] = {"loss": [], "accuracy": []}
+        for c in contents:
+            pid, values = partition_of(c), metrics_of(c)
+            if pid is None or not 0 <= pid < self.num_clients:
+                continue
+            for name, found in pairs.items():
+                if values.get(name) is not None:
+                    found.append((self.importance[pid], float(values[name])))
+        for name, found in pairs.items():
+            covered = sum(p for p, _ in found)
             if covered > 0:
-                metrics[key] = sum(p * v for p, v in pairs) / covered
+                metrics[f"{name}_p"] = sum(p * v for p, v in found) / covered
                 metrics.setdefault("importance_covered", covered)
         return metrics
 

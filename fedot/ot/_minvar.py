@@ -78,7 +78,6 @@ def min_variance_plan(
     beta = np.zeros(m)
     count_b = np.bincount(cols, minlength=m)
     beta[count_b > 0] = 2.0 / count_b[count_b > 0]
-    plan_live = np.zeros(rows.size)
     stopped, it = "max_iter", 0
     s = alpha[rows] + beta[cols]
     for it in range(max_iter + 1):
@@ -115,5 +114,5 @@ def min_variance_plan(
         alpha, beta = alpha + t * step_a, beta + t * step_b
         s = alpha[rows] + beta[cols]
     plan = np.zeros(mask.rows.size)
-    plan[live] = w * np.maximum(s, 0.0)
+    plan[live] = plan_live  # the plan of the final (alpha, beta)
     return plan, it, stopped
