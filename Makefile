@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.fedot-installed
 # torch==2.13.0 is pinned in the same pip command as everything else (CPU build; never a CUDA download).
 TORCH  ?= torch==2.13.0
+TORCHCFM ?= 1.0.7
 
 .PHONY: install run run-fedavg deploy-local test test-fast lint bench experiment superlink-stop clean
 
@@ -13,6 +14,9 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]' '$(TORCH)'
+	@# torchcfm: the reference implementation the ffm-2d experiment and its tests compare with;
+	@# its core needs only torch, numpy and POT, so its heavy optional dependencies are skipped.
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps 'torchcfm==$(TORCHCFM)'
 	@touch $(STAMP)
 
 ## The showcase: FedAVOT vs FedAvg on the available clients vs full participation, misaligned

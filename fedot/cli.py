@@ -280,6 +280,11 @@ def experiment(
         typer.secho(f"error: --ray-check needs --backend inline and an arm label of {name}: "
                     f"{', '.join(labels)}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
+    if exp.runner is not None and backend != "inline":
+        typer.secho(f"error: {name} runs on its own engine ({type(exp.runner).__name__}), not "
+                    f"on --backend {backend}; run single arms with `fedot run` on that backend",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     out_dir = out or _default_out(name + ("-quick" if quick else ""))
     summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick,
                              jobs=jobs)

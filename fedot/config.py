@@ -279,9 +279,16 @@ class FFMConfig(_Section):
     ``potential-local-steps`` steps each — 1, per-step aggregation, because averaging potentials
     trained apart on different modes does not give the potential of the mixture — then
     frozen; pairs (x0*(x1), x1) from its c-transform with ``candidates`` source candidates and
-    ``refine-steps`` gradient steps of size ``step-size``). Each round a client takes
-    ``local-steps`` optimizer steps (``optimizer``, ``lr``; ``potential-lr`` in stage 1) on batches of
-    ``batch-size``; 1 step with ``sgd`` is per-step gradient aggregation. ``sigma`` > 0 uses the
+    ``refine-steps`` gradient steps of size ``step-size``). Optimizer semantics (``optimizer``,
+    ``lr``; ``potential-lr`` in stage 1): with ``local-steps = 1`` (``potential-local-steps = 1``
+    in stage 1) each client replies with the gradient of its loss on one batch of
+    ``batch-size`` and the **server** holds the optimizer (its Adam state persists across rounds),
+    so a round is one step of the optimizer on Σ λ_i L_i — per-step aggregation, centralised
+    training of the weighted objective. With more local steps each client trains
+    ``local-steps`` steps from the global model and the server averages the models (FedAvg);
+    ``optimizer-state = "persist"`` keeps each client's optimizer state across rounds (in its
+    Flower ``Context``, mirrored to disk when ``checkpoint`` is on so a resumed run continues
+    it), ``"reset"`` builds a fresh optimizer every round. ``sigma`` > 0 uses the
     Gaussian path (I-CFM). Models: an MLP (``hidden``, ``layers``) for 2-D, a small conv net
     (``channels``) for digits. The server evaluates ``eval-samples`` generated samples at
     NFE ∈ ``nfe`` (Euler) at round 0, every ``eval-every`` rounds and after the last (clients
@@ -298,6 +305,7 @@ class FFMConfig(_Section):
     local_steps: Annotated[int, Field(ge=1)] = 20
     batch_size: Annotated[int, Field(ge=2)] = 256
     optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer_state: Literal["persist", "reset"] = "persist"
     lr: PositiveFloat = 2e-3
     sigma: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
     hidden: Annotated[int, Field(ge=1)] = 128
@@ -324,6 +332,11 @@ class FFMConfig(_Section):
     def nfe_list(self) -> tuple[int, ...]:
         """Return the NFE values to evaluate, ascending."""
         return tuple(int(p) for p in self.nfe.split(","))
+
+    def server_steps(self, stage: str) -> bool:
+        """Whether clients reply with gradients and the server steps the optimizer in ``stage``."""
+        steps = self.potential_local_steps if stage == "potential" else self.local_steps
+        return steps == 1
 
 
 class FusionConfig(_Section):

@@ -29,6 +29,9 @@ class Experiment:
     quick_seeds: Sequence[int] = (0,)
     #: ``report(summary, out_dir)``: extra tables/plots written after the comparison.
     report: Callable[[dict[str, Any], Path], None] | None = None
+    #: The engine every run goes to instead of the CLI's backend (e.g. the batched simulation of
+    #: per-step FFM, :func:`fedot.fl.flow_sim.simulate_flow`); picklable for ``--jobs``.
+    runner: RunFn | None = None
 
 
 EXPERIMENTS: dict[str, Experiment] = {}
@@ -48,13 +51,15 @@ def run_experiment(
     """Run a registered experiment; returns its summary (also written under ``out_dir``).
 
     ``jobs``: parallel worker processes (see :func:`fedot.experiments.compare.compare`).
+    ``run`` is not used by experiments that name their own :attr:`Experiment.runner`.
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; registered: {', '.join(sorted(EXPERIMENTS))}")
     exp = EXPERIMENTS[name]
     base = {**exp.base, **(exp.quick if quick else {})}
     summary = compare(
-        exp.arms, seeds=exp.quick_seeds if quick else exp.seeds, run=run, out_dir=out_dir,
+        exp.arms, seeds=exp.quick_seeds if quick else exp.seeds,
+        run=exp.runner if exp.runner is not None else run, out_dir=out_dir,
         base=base, title=f"{exp.name}: {exp.description}" + (" (quick)" if quick else ""),
         jobs=jobs,
     )

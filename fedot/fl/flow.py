@@ -31,6 +31,7 @@ from flwr.app import ArrayRecord, Context
 from fedot.config import FFMConfig, RunConfig
 from fedot.data import load_dataset
 from fedot.data.toy2d import mode_labels_by_angle, sample_toy2d, split_by_mode
+from fedot.fl import keys
 from fedot.fl.task import ServerTask, derive_seed, node_partition, validated_config
 from fedot.learning import resolve_device
 from fedot.learning.flow import (
@@ -49,6 +50,7 @@ from fedot.learning.flow import (
 
 __all__ = [
     "POTENTIAL",
+    "RUN_KEY",
     "STAGE_KEY",
     "VELOCITY",
     "evaluation_round",
@@ -60,13 +62,21 @@ __all__ = [
     "flow_data",
     "flow_models",
     "flow_server_task",
+    "gradient_arrays",
     "load_flow_arrays",
+    "load_optimizer_arrays",
+    "run_key",
+    "save_optimizer_arrays",
 ]
 
 VELOCITY = "velocity."
 POTENTIAL = "potential."
 #: ConfigRecord key with the round's stage: ``"potential"`` (GOT stage 1) or ``"flow"``.
 STAGE_KEY = "ffm.stage"
+#: ConfigRecord key naming the run (a hash of its output directory), for client state on disk.
+RUN_KEY = "ffm.run-key"
+#: ``Context.state`` record name of a client's optimizer state for one model.
+_OPT_RECORD = "ffm.optimizer.{}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,89 @@ def flow_arrays(velocity: torch.nn.Module, potential: torch.nn.Module | None) ->
     if potential is not None:
         state.update({POTENTIAL + k: v.detach().cpu() for k, v in potential.state_dict().items()})
     return ArrayRecord(state)
+
+
+def gradient_arrays(
+    template: ArrayRecord, grads: dict[str, torch.Tensor], prefix: str
+) -> ArrayRecord:
+    """Shape a gradient reply like the global model: ``prefix`` keys from ``grads``, others 0.
+
+    Keys, shapes and dtypes equal the broadcast record's, so the server screens a gradient reply
+    exactly like a model reply.
+    """
+    out = {}
+    for key, array in template.to_torch_state_dict().items():
+        grad = grads.get(key[len(prefix):]) if key.startswith(prefix) else None
+        out[key] = (grad.detach().to(array.dtype).cpu() if grad is not None  # buffers: zero
+                    else torch.zeros_like(array))
+    return ArrayRecord(out)
+
+
+def run_key(out_dir: Path) -> str:
+    """Short stable name of a run (its output directory): where its clients keep state on disk."""
+    import hashlib
+
+    return hashlib.sha256(str(Path(out_dir).resolve()).encode()).hexdigest()[:16]
+
+
+def _state_dir(key: str) -> Path:
+    root = os.environ.get("FEDOT_CLIENT_STATE_DIR")
+    base = (Path(root) if root else
+            Path(os.environ.get("FEDOT_CACHE_DIR", Path.home() / ".cache" / "fedot")) / "client-state")
+    return base / key
+
+
+def load_optimizer_arrays(
+    context: Context, name: str, server_round: int, key: str | None
+) -> dict[str, torch.Tensor] | None:
+    """Return this client's latest optimizer state for model ``name`` saved before ``server_round``.
+
+    From ``context.state`` (kept by Flower for the node across the rounds of a run); on a resumed
+    run (a new Flower run, an empty ``Context``) from the disk mirror under run ``key``, taking the
+    latest state saved at a round < ``server_round`` (a killed run may have left later ones).
+    ``None`` when there is none (first round): the caller starts a fresh optimizer.
+    """
+    record = _OPT_RECORD.format(name)
+    if record in context.state.array_records:
+        return dict(context.state.array_records[record].to_torch_state_dict())
+    if key is None:
+        return None
+    pid = int(context.node_config[keys.PARTITION_ID])
+    found = []
+    for path in _state_dir(key).glob(f"p{pid}-{name}-r*.pt"):
+        try:
+            rnd = int(path.stem.rsplit("-r", 1)[1])
+        except ValueError:
+            continue
+        if rnd < server_round:
+            found.append((rnd, path))
+    if not found:
+        return None
+    return torch.load(max(found)[1], weights_only=True)
+
+
+def save_optimizer_arrays(
+    context: Context, name: str, server_round: int, state: dict[str, torch.Tensor],
+    key: str | None,
+) -> None:
+    """Keep ``state`` in ``context.state``; with a run ``key``, also on disk (last two rounds)."""
+    context.state.array_records[_OPT_RECORD.format(name)] = ArrayRecord(
+        {k: v.detach().cpu() for k, v in state.items()})
+    if key is None:
+        return
+    pid = int(context.node_config[keys.PARTITION_ID])
+    folder = _state_dir(key)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"p{pid}-{name}-r{server_round}.pt"
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    for old in folder.glob(f"p{pid}-{name}-r*.pt"):
+        try:
+            if int(old.stem.rsplit("-r", 1)[1]) < server_round - 1:
+                old.unlink(missing_ok=True)
+        except ValueError:
+            continue
 
 
 def load_flow_arrays(
@@ -254,7 +347,13 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
         plot_flow(model, x0, target, path, data=f.data, title=f"ffm ({f.coupling}), {f.data}, "
                   f"{f.split} split, {cfg.clients} clients, {cfg.rounds} flow rounds")
 
+    floor: dict[str, float] = {}
+    if f.data != "digits":
+        # for scale: W2 between two independent samples of the target, of the evaluation's size
+        fresh, _ = sample_toy2d(f.data, len(target), np.random.default_rng(derive_seed(cfg.seed, 77)))
+        floor["w2_two_target_samples"] = w2_exact(fresh, target)
     info = {"flow": {
+        **floor,
         "data": f.data, "sample_shape": list(data.sample_shape), "train_pool": len(data.train),
         "held_out": len(target), "client_sizes": [len(p) for p in data.parts],
         "client_modes": [sorted(set(data.modes[p].tolist())) for p in data.parts],

@@ -13,8 +13,15 @@ from fedot.config import load_run_config
 from fedot.fl.flow import flow_data, flow_models
 from fedot.fl.inline import load_apps, run_inline
 from fedot.fl.task import derive_seed
-from fedot.learning.flow import IndependentCoupling, LinearPath, train_flow
-from fedot.learning.flow.training import _draw_batch, flow_matching_gradient
+from fedot.learning.flow import (
+    FlowTargets,
+    IndependentCoupling,
+    LinearPath,
+    flow_matching_targets,
+    per_sample_loss,
+    train_flow,
+)
+from fedot.learning.flow.training import draw_batch, flow_matching_gradient
 
 SMALL = {
     "scheme": "ffm", "clients": 3, "rounds": 4, "ffm.samples": 600, "ffm.eval-samples": 200,
@@ -65,10 +72,12 @@ def test_one_client_ffm_vanilla_equals_centralised_icfm(tmp_path: Path) -> None:
     cfg = load_run_config({**defaults, **SMALL, **over, "out-dir": str(tmp_path)})
     model, _ = flow_models(cfg)
     data = torch.from_numpy(flow_data(cfg, 1).train)
+    state = None  # the client's Adam state carries over from round to round
     for rnd in (1, 2, 3):
-        train_flow(model, data, steps=5, batch_size=64, lr=cfg.ffm.lr, path=LinearPath(),
-                   coupling=IndependentCoupling(),
-                   generator=torch.Generator().manual_seed(derive_seed(cfg.seed, rnd, 0, 0)))
+        state = train_flow(model, data, steps=5, batch_size=64, lr=cfg.ffm.lr, path=LinearPath(),
+                           coupling=IndependentCoupling(), optimizer_state=state,
+                           generator=torch.Generator().manual_seed(derive_seed(cfg.seed, rnd, 0, 0))
+                           ).optimizer_state
     # Assert: identical weights
     state = _final_state(tmp_path)
     for name, value in model.state_dict().items():
@@ -90,7 +99,7 @@ def test_per_step_aggregation_is_the_gradient_of_the_weighted_objective(tmp_path
     total = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
     for pid, idx in enumerate(data.parts):
         gen = torch.Generator().manual_seed(derive_seed(cfg.seed, 1, pid, 0))
-        x0, x1 = _draw_batch(torch.from_numpy(data.train[np.sort(idx)]), 64, gen)
+        x0, x1 = draw_batch(torch.from_numpy(data.train[np.sort(idx)]), 64, gen)
         grads = flow_matching_gradient(model, x0, x1, path=LinearPath(),
                                        coupling=IndependentCoupling(), generator=gen)
         for n in total:
@@ -100,6 +109,69 @@ def test_per_step_aggregation_is_the_gradient_of_the_weighted_objective(tmp_path
     for n, p in model.named_parameters():
         torch.testing.assert_close(state["velocity." + n], p.detach() - 0.05 * total[n],
                                    rtol=1e-5, atol=1e-6)
+
+
+def _client_targets(cfg, data, server_round: int, batch: int):  # noqa: ANN001, ANN202
+    """Each client's regression targets of one round, drawn as its ClientApp draws them."""
+    out = []
+    for pid, idx in enumerate(data.parts):
+        gen = torch.Generator().manual_seed(derive_seed(cfg.seed, server_round, pid, 0))
+        x0, x1 = draw_batch(torch.from_numpy(data.train[np.sort(idx)]), batch, gen)
+        out.append(flow_matching_targets(x0, x1, path=LinearPath(), coupling=IndependentCoupling(),
+                                         generator=gen))
+    return out
+
+
+def test_one_sgd_round_equals_one_centralised_sgd_step_on_the_union_batch(tmp_path: Path) -> None:
+    # Prepare: 3 equal clients (IID, 600 points), one local step each, server SGD
+    over = {"rounds": 1, "ffm.local-steps": 1, "ffm.optimizer": "sgd", "ffm.lr": 0.05,
+            "data.local-test-fraction": 0.0, "ffm.split": "iid"}
+    _run(tmp_path, **over)
+    _, _, defaults = load_apps()
+    cfg = load_run_config({**defaults, **SMALL, **over, "out-dir": str(tmp_path)})
+    data = flow_data(cfg, 3)
+    assert len({len(p) for p in data.parts}) == 1
+    # Execute: the union of the clients' batches as ONE centralised batch, one plain SGD step
+    model, _ = flow_models(cfg)
+    parts = _client_targets(cfg, data, 1, 64)
+    union = FlowTargets(torch.cat([p.t for p in parts]), torch.cat([p.x_t for p in parts]),
+                        torch.cat([p.u_t for p in parts]), float("nan"))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    per_sample_loss(model, union).mean().backward()
+    opt.step()
+    # Assert
+    state = _final_state(tmp_path)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(state["velocity." + n], p.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_per_step_adam_lives_on_the_server_and_persists_across_rounds(tmp_path: Path) -> None:
+    # Prepare: 3 rounds of one local step with Adam; unequal clients (Dirichlet)
+    over = {"rounds": 3, "ffm.local-steps": 1, "ffm.optimizer": "adam", "ffm.lr": 0.01,
+            "data.local-test-fraction": 0.0, "ffm.split": "dirichlet", "ffm.alpha": 0.5}
+    res = _run(tmp_path, **over)
+    _, _, defaults = load_apps()
+    cfg = load_run_config({**defaults, **SMALL, **over, "out-dir": str(tmp_path)})
+    data = flow_data(cfg, 3)
+    lam = np.array([len(p) for p in data.parts], dtype=np.float64)
+    lam /= lam.sum()
+    # Execute: ONE torch Adam, three steps on the weighted objective Σ λ_i L_i
+    model, _ = flow_models(cfg)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    for rnd in (1, 2, 3):
+        parts = _client_targets(cfg, data, rnd, 64)
+        loss = sum(float(lam[i]) * per_sample_loss(model, p).mean() for i, p in enumerate(parts))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Assert: same weights (a fresh Adam per round would give ≈ lr·sign(g) steps instead), and
+    # the checkpoint holds the server's Adam state after 3 steps
+    state = _final_state(tmp_path)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(state["velocity." + n], p.detach(), rtol=1e-4, atol=1e-6)
+    ckpt = torch.load(tmp_path / "checkpoint.pt")["strategy_state"]["ffm.server-optimizers"]
+    assert ckpt["velocity."]["steps"] == 3
+    assert res["rounds"][-1]["aggregation"]["update"] == "server-optimizer"
 
 
 def test_digits_ffm_reports_sliced_w2_and_frechet_distance(tmp_path: Path,

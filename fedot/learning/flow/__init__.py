@@ -24,7 +24,13 @@ from fedot.learning.flow.couplings import (
     IndependentCoupling,
     PotentialCoupling,
 )
-from fedot.learning.flow.loss import FlowLossResult, flow_matching_loss
+from fedot.learning.flow.loss import (
+    FlowLossResult,
+    FlowTargets,
+    flow_matching_loss,
+    flow_matching_targets,
+    per_sample_loss,
+)
 from fedot.learning.flow.metrics import (
     frechet_distance,
     path_length_ratio,
@@ -52,7 +58,10 @@ from fedot.learning.flow.training import (
     OPTIMIZERS,
     FlowTrainResult,
     PotentialTrainResult,
+    StepGradient,
     flow_matching_gradient,
+    flow_step_gradient,
+    potential_step_gradient,
     semidual_gradient,
     train_flow,
     train_potential,
@@ -67,6 +76,8 @@ __all__ = [
     "EntropicOTCoupling",
     "ExactOTCoupling",
     "FlowLossResult",
+    "FlowTargets",
+    "StepGradient",
     "FlowTrainResult",
     "GaussianPath",
     "IndependentCoupling",
@@ -83,6 +94,10 @@ __all__ = [
     "VelocityMLP",
     "c_transform",
     "flow_matching_gradient",
+    "flow_matching_targets",
+    "flow_step_gradient",
+    "per_sample_loss",
+    "potential_step_gradient",
     "flow_matching_loss",
     "frechet_distance",
     "integrate",

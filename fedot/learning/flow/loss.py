@@ -28,7 +28,13 @@ from torch import Tensor, nn
 from fedot.learning.flow.couplings import Coupling
 from fedot.learning.flow.paths import ProbabilityPath, rand
 
-__all__ = ["FlowLossResult", "flow_matching_loss"]
+__all__ = [
+    "FlowLossResult",
+    "FlowTargets",
+    "flow_matching_loss",
+    "flow_matching_targets",
+    "per_sample_loss",
+]
 
 
 @dataclass(frozen=True)
@@ -93,15 +99,44 @@ def flow_matching_loss(
     FloatingPointError
         If the loss is not finite.
     """
+    tg = flow_matching_targets(x0, x1, path=path, coupling=coupling, generator=generator)
+    loss = per_sample_loss(model, tg).mean()
+    if not bool(torch.isfinite(loss.detach())):
+        raise FloatingPointError(f"non-finite flow-matching loss ({float(loss.detach())})")
+    return FlowLossResult(loss=loss, plan_cost=tg.plan_cost)
+
+
+@dataclass(frozen=True)
+class FlowTargets:
+    """Regression inputs and targets of one minibatch: ``v(t, x_t)`` should match ``u_t``."""
+
+    t: Tensor
+    x_t: Tensor
+    u_t: Tensor
+    plan_cost: float
+
+
+def flow_matching_targets(
+    x0: Tensor, x1: Tensor, *, path: ProbabilityPath, coupling: Coupling,
+    generator: torch.Generator,
+) -> FlowTargets:
+    """Draw steps 1–3 of :func:`flow_matching_loss` (pairing, ``t``, ``x_t``, ``u_t``).
+
+    Lets a caller pool the targets of several minibatches (e.g. the clients of one federated
+    round, each with its own coupling) into one forward pass.
+    """
     pair = coupling.pair(x0, x1, generator)
     xa, xb = pair.x0, pair.x1
     t = rand((xb.shape[0],), xb, generator)
     x_t = path.sample(xa, xb, t, generator=generator)
     u_t = path.target(xa, xb, t, x_t)
-    v = model(t, x_t)
-    if v.shape != u_t.shape:
-        raise ValueError(f"model output shape {tuple(v.shape)} differs from target {tuple(u_t.shape)}")
-    loss = (v - u_t).flatten(1).pow(2).sum(dim=1).mean()
-    if not bool(torch.isfinite(loss.detach())):
-        raise FloatingPointError(f"non-finite flow-matching loss ({float(loss.detach())})")
-    return FlowLossResult(loss=loss, plan_cost=pair.plan_cost)
+    return FlowTargets(t=t, x_t=x_t, u_t=u_t, plan_cost=pair.plan_cost)
+
+
+def per_sample_loss(model: nn.Module, targets: FlowTargets) -> Tensor:
+    """Return ``sum_{dims} (model(t, x_t) - u_t)^2`` per sample, shape ``(B,)``."""
+    v = model(targets.t, targets.x_t)
+    if v.shape != targets.u_t.shape:
+        raise ValueError(f"model output shape {tuple(v.shape)} differs from target "
+                         f"{tuple(targets.u_t.shape)}")
+    return (v - targets.u_t).flatten(1).pow(2).sum(dim=1)

@@ -6,11 +6,16 @@ r"""Local training loops for flow models and dual potentials (the client side of
   (:func:`fedot.learning.flow.semidual.semidual_objective`), stage 1 of FFM-GOT.
 * :func:`flow_matching_gradient`, :func:`semidual_gradient` -- per-parameter gradients on one
   batch, for per-step (FedSGD-style) aggregation :math:`\sum_i \lambda_i g_i` on a server.
+* :func:`flow_step_gradient`, :func:`potential_step_gradient` -- the gradient of one step of
+  :func:`train_flow` / :func:`train_potential` (same draws, same loss), without the step: what a
+  client of per-step aggregation sends to a server that holds the optimizer
+  (:class:`fedot.learning.optim.ServerOptimizer`).
 
 Every function draws all its randomness from the ``generator`` it is given, in a documented
-order, so the same generator state gives bit-identical results. Optimizers are created inside
-each call and discarded: no optimizer state (Adam moments) survives between calls, which matches
-federated rounds that rebuild the local optimizer from the received global model.
+order, so the same generator state gives bit-identical results. The training loops build their
+optimizer on each call; pass ``optimizer_state`` (the previous call's
+:attr:`FlowTrainResult.optimizer_state`) to continue with the same Adam moments, as a client that
+keeps its optimizer across federated rounds does.
 
 References
 ----------
@@ -21,7 +26,8 @@ Wang et al., "Federated flow matching", arXiv 2509.21250, 2025.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -31,19 +37,29 @@ from fedot.learning.flow.couplings import Coupling, IndependentCoupling
 from fedot.learning.flow.loss import flow_matching_loss
 from fedot.learning.flow.paths import LinearPath, ProbabilityPath, randint, randn
 from fedot.learning.flow.semidual import semidual_objective
+from fedot.learning.optim import (
+    SERVER_OPTIMIZERS,
+    load_optimizer_state,
+    make_optimizer,
+    optimizer_state_arrays,
+)
 
 __all__ = [
     "OPTIMIZERS",
     "FlowTrainResult",
     "PotentialTrainResult",
+    "StepGradient",
+    "draw_batch",
     "flow_matching_gradient",
+    "flow_step_gradient",
+    "potential_step_gradient",
     "semidual_gradient",
     "train_flow",
     "train_potential",
 ]
 
 #: Optimizers accepted by the training loops.
-OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
+OPTIMIZERS: tuple[str, ...] = SERVER_OPTIMIZERS
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,9 @@ class FlowTrainResult:
         Number of optimizer steps.
     seconds : float
         Wall-clock duration of the loop.
+    optimizer_state : dict of str to Tensor
+        The optimizer's state after the loop (:func:`fedot.learning.optim.optimizer_state_arrays`),
+        to pass to the next call.
     """
 
     loss: float
@@ -69,6 +88,7 @@ class FlowTrainResult:
     plan_cost: float
     steps: int
     seconds: float
+    optimizer_state: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)
@@ -91,18 +111,39 @@ class PotentialTrainResult:
     objectives: list[float]
     steps: int
     seconds: float
+    optimizer_state: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
 
-def _make_optimizer(name: str, params: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {OPTIMIZERS}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr!r}")
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr)
+@dataclass(frozen=True)
+class StepGradient:
+    r"""The gradient of one local step, for a server that holds the optimizer.
+
+    Attributes
+    ----------
+    grads : dict of str to Tensor
+        Gradient of the minimised loss per named trainable parameter (for the potential: of
+        :math:`-\hat J`, so every server optimizer descends).
+    loss : float
+        The step's loss (flow) or objective :math:`\hat J` (potential).
+    plan_cost : float
+        Mean squared pair distance of the coupling (NaN for the potential).
+    seconds : float
+        Wall-clock duration.
+    """
+
+    grads: dict[str, Tensor]
+    loss: float
+    plan_cost: float
+    seconds: float
+
+
+def _make_optimizer(
+    name: str, params: list[nn.Parameter], lr: float, state: Mapping[str, Tensor] | None
+) -> torch.optim.Optimizer:
+    opt = make_optimizer(name, list(params), lr)
+    if state:
+        load_optimizer_state(opt, state)
+    return opt
 
 
 def _check_loop(data: Tensor, steps: int, batch_size: int) -> None:
@@ -114,7 +155,7 @@ def _check_loop(data: Tensor, steps: int, batch_size: int) -> None:
         raise ValueError(f"data must be a non-empty batch (N, ...), got shape {tuple(data.shape)}")
 
 
-def _draw_batch(data: Tensor, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+def draw_batch(data: Tensor, batch_size: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Draw a data batch (indices with replacement), then a source batch ``N(0, I)`` of equal size."""
     idx = randint(data.shape[0], (batch_size,), data.device, generator)
     x1 = data[idx]
@@ -139,6 +180,7 @@ def train_flow(
     coupling: Coupling | None = None,
     generator: torch.Generator,
     grad_clip: float | None = None,
+    optimizer_state: Mapping[str, Tensor] | None = None,
 ) -> FlowTrainResult:
     r"""Train a velocity field with conditional flow matching on a local dataset.
 
@@ -146,8 +188,8 @@ def train_flow(
     uniformly **with replacement** (i.i.d. minibatches, no epochs), a source batch
     ``x0 ~ N(0, I)`` of the same shape, then the draws of :func:`flow_matching_loss`
     (coupling, ``t``, path noise). It then takes one optimizer step on the loss, after optional
-    gradient-norm clipping. A fresh optimizer is created per call (federated rounds re-create
-    it); the model's train/eval mode is left as it is.
+    gradient-norm clipping. The optimizer is built per call, from ``optimizer_state`` when given
+    (Adam's moments and step count carry over); the model's train/eval mode is left as it is.
 
     Parameters
     ----------
@@ -171,6 +213,8 @@ def train_flow(
         Source of all randomness.
     grad_clip : float, optional
         Maximum global gradient norm.
+    optimizer_state : dict of str to Tensor, optional
+        A previous call's :attr:`FlowTrainResult.optimizer_state` (same model, same optimizer).
 
     Returns
     -------
@@ -186,12 +230,12 @@ def train_flow(
     coupling = IndependentCoupling() if coupling is None else coupling
     data = _model_device_data(model, data)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = _make_optimizer(optimizer, params, lr)
+    opt = _make_optimizer(optimizer, params, lr, optimizer_state)
     losses: list[float] = []
     costs: list[float] = []
     start = time.perf_counter()
     for _ in range(steps):
-        x0, x1 = _draw_batch(data, batch_size, generator)
+        x0, x1 = draw_batch(data, batch_size, generator)
         res = flow_matching_loss(model, x0, x1, path=path, coupling=coupling, generator=generator)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()
@@ -207,6 +251,7 @@ def train_flow(
         plan_cost=sum(costs) / len(costs) if costs else float("nan"),
         steps=steps,
         seconds=seconds,
+        optimizer_state=optimizer_state_arrays(opt),
     )
 
 
@@ -222,13 +267,14 @@ def train_potential(
     step_size: float,
     generator: torch.Generator,
     optimizer: Literal["adam", "sgd"] = "adam",
+    optimizer_state: Mapping[str, Tensor] | None = None,
 ) -> PotentialTrainResult:
     r"""Gradient ascent on the semi-dual objective :math:`J(\varphi)` (FFM-GOT stage 1).
 
     Each step draws, from ``generator`` and in this order: ``batch_size`` data indices with
     replacement, a source batch ``x0 ~ N(0, I)`` of the same shape, then the c-transform
-    candidate pool; it then takes one optimizer step on :math:`-\hat J`. A fresh optimizer is
-    created per call.
+    candidate pool; it then takes one optimizer step on :math:`-\hat J`. The optimizer is built
+    per call, from ``optimizer_state`` when given.
 
     Parameters
     ----------
@@ -244,6 +290,8 @@ def train_potential(
         Source of all randomness.
     optimizer : {"adam", "sgd"}, default "adam"
         Optimizer.
+    optimizer_state : dict of str to Tensor, optional
+        A previous call's :attr:`PotentialTrainResult.optimizer_state`.
 
     Returns
     -------
@@ -252,11 +300,11 @@ def train_potential(
     _check_loop(data, steps, batch_size)
     data = _model_device_data(potential, data)
     params = [p for p in potential.parameters() if p.requires_grad]
-    opt = _make_optimizer(optimizer, params, lr)
+    opt = _make_optimizer(optimizer, params, lr, optimizer_state)
     objectives: list[float] = []
     start = time.perf_counter()
     for _ in range(steps):
-        x0, x1 = _draw_batch(data, batch_size, generator)
+        x0, x1 = draw_batch(data, batch_size, generator)
         res = semidual_objective(potential, x0, x1, candidates=candidates, refine_steps=refine_steps,
                                  step_size=step_size, generator=generator)
         opt.zero_grad(set_to_none=True)
@@ -269,6 +317,7 @@ def train_potential(
         objectives=objectives,
         steps=steps,
         seconds=seconds,
+        optimizer_state=optimizer_state_arrays(opt),
     )
 
 
@@ -326,3 +375,56 @@ def semidual_gradient(
     res = semidual_objective(potential, x0, x1, candidates=candidates, refine_steps=refine_steps,
                              step_size=step_size, generator=generator)
     return _named_grads(potential, res.objective)
+
+
+def flow_step_gradient(
+    model: nn.Module,
+    data: Tensor,
+    *,
+    batch_size: int,
+    path: ProbabilityPath | None = None,
+    coupling: Coupling | None = None,
+    generator: torch.Generator,
+) -> StepGradient:
+    r"""Gradient of the loss of one :func:`train_flow` step, without taking it.
+
+    Same draws from ``generator`` as the first step of :func:`train_flow` (data indices with
+    replacement, source batch, then the loss's draws), so a server that applies this gradient with
+    optimizer *O* reproduces one step of ``train_flow(..., optimizer=O)`` exactly.
+    """
+    _check_loop(data, 1, batch_size)
+    path = LinearPath() if path is None else path
+    coupling = IndependentCoupling() if coupling is None else coupling
+    data = _model_device_data(model, data)
+    start = time.perf_counter()
+    x0, x1 = draw_batch(data, batch_size, generator)
+    res = flow_matching_loss(model, x0, x1, path=path, coupling=coupling, generator=generator)
+    grads = _named_grads(model, res.loss)
+    return StepGradient(grads, float(res.loss.detach()), res.plan_cost,
+                        time.perf_counter() - start)
+
+
+def potential_step_gradient(
+    potential: nn.Module,
+    data: Tensor,
+    *,
+    batch_size: int,
+    candidates: int,
+    refine_steps: int,
+    step_size: float,
+    generator: torch.Generator,
+) -> StepGradient:
+    r"""Gradient of :math:`-\hat J(\varphi)` for one :func:`train_potential` step, without taking it.
+
+    Same draws as the first step of :func:`train_potential`; the sign makes it a descent
+    direction, so the server's optimizer (which minimises) ascends :math:`J`.
+    """
+    _check_loop(data, 1, batch_size)
+    data = _model_device_data(potential, data)
+    start = time.perf_counter()
+    x0, x1 = draw_batch(data, batch_size, generator)
+    res = semidual_objective(potential, x0, x1, candidates=candidates, refine_steps=refine_steps,
+                             step_size=step_size, generator=generator)
+    grads = _named_grads(potential, -res.objective)
+    return StepGradient(grads, float(res.objective.detach()), float("nan"),
+                        time.perf_counter() - start)
