@@ -45,6 +45,11 @@ CONFIGS: dict[str, dict[str, Any]] = {
                 "ffm.local-steps": 5, "ffm.batch-size": 64, "ffm.hidden": 32, "ffm.layers": 2,
                 "ffm.eval-every": 2, "ffm.nfe": "1,3,10", "ffm.candidates": 32,
                 "ffm.potential-local-steps": 2},
+    # per-step GOT: the server's Adam moments (potential, then velocity) live in the checkpoint
+    "ffm-step": {"scheme": "ffm", "clients": 3, "rounds": 3, "ffm.coupling": "got",
+                 "ffm.potential-rounds": 2, "ffm.samples": 600, "ffm.eval-samples": 200,
+                 "ffm.local-steps": 1, "ffm.batch-size": 64, "ffm.hidden": 32, "ffm.layers": 2,
+                 "ffm.eval-every": 2, "ffm.nfe": "1,3", "ffm.candidates": 32},
     # per-client histories (OTP) keyed by partition, mixed rates
     "subflot": {"scheme": "subflot", "rounds": 4, "clients": 4, "model.hidden": 16,
                 "local.epochs": 1},
@@ -52,7 +57,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 # two train replies a round, each >= 0.1 s: rounds 3..5 last >= 0.6 s (a window for SIGKILL)
 CONFIGS["fedavot-slow"] = {**CONFIGS["fedavot"], "fault.kind": "slow", "fault.partitions": "0,1,2,3",
                            "fault.slow-seconds": 0.1}
-TOTAL = {"fedavg": 4, "fedavot": 5, "ffm-got": 5, "fedavot-slow": 5, "subflot": 4}
+TOTAL = {"fedavg": 4, "fedavot": 5, "ffm-got": 5, "ffm-step": 5, "fedavot-slow": 5, "subflot": 4}
 #: Wall-clock values: the only ones allowed to differ.
 WALL_CLOCK = {"time_s", "elapsed_s", "train-time"}
 
@@ -158,8 +163,10 @@ CASES = [
     *[("fedavot", kill) for kill in KILLS],
     *[("fedavg", kill) for kill in ("after-2", "checkpoint-write-2", "between-writes-1",
                                     "after-last")],
-    # after-2: the last potential round; checkpoint-write-3: the first flow round
-    *[("ffm-got", kill) for kill in ("after-2", "checkpoint-write-3", "after-last")],
+    # after-2: the last potential round; checkpoint-write-3: the first flow round; after-4: round 5
+    # needs the clients' Adam state of round 4, which only the disk mirror carries over a resume
+    *[("ffm-got", kill) for kill in ("after-2", "checkpoint-write-3", "after-4", "after-last")],
+    *[("ffm-step", kill) for kill in ("after-1", "after-3")],
     *[("subflot", kill) for kill in ("after-1", "checkpoint-write-2")],
 ]
 
