@@ -142,15 +142,60 @@ def ffm_report(summary: dict[str, Any], out_dir: Path) -> None:
             lines.append(f"| {label} | " + " | ".join(_fmt(row.get(f"{prefix}-nfe{n}"))
                                                      for n in nfes) + " |")
         lines.append("")
+    lines += _convergence_lines(summary)
     lines += ["## straightness and cost", "",
-              "| arm | straightness | path-length ratio | client train time per flow round (s) |",
+              "| arm | straightness | path-length ratio | train time per flow round (s)¹ |",
               "|---|---|---|---|"]
     for label, row in rows.items():
         lines.append(f"| {label} | {_fmt(row.get('straightness'))} | "
                      f"{_fmt(row.get('path-length-ratio'))} | {train_time.get(label, '–')} |")
+    lines += ["", "¹ Flower runs: mean client training time; batched simulation: the compute time "
+              "of a whole round (all clients' steps and the server's)."]
     (out_dir / "ffm.md").write_text("\n".join(lines) + "\n")
     (out_dir / "ffm.json").write_text(json.dumps({"nfes": nfes, "results": rows}, indent=2) + "\n")
     _plot(rows, prefixes, nfes, out_dir / "ffm.png", title=summary["title"])
+
+
+def _convergence_lines(summary: Mapping[str, Any]) -> list[str]:
+    """W2 at NFE 1 and 100 at every evaluation round (mean over seeds), and the sampling floor."""
+    import numpy as np
+
+    curves: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    floors = []
+    for label, row in summary["results"].items():
+        for run_dir in row.get("run_dirs", []):
+            path = Path(run_dir) / "results.json"
+            if not path.exists():
+                continue
+            res = json.loads(path.read_text())
+            if "w2_two_target_samples" in res.get("flow", {}):
+                floors.append(res["flow"]["w2_two_target_samples"])
+            offset = (res["config"]["ffm"]["potential-rounds"]
+                      if res["config"]["ffm"]["coupling"] == "got" else 0)
+            for e in res["rounds"]:
+                server = e.get("server", {})
+                if "w2-nfe1" in server and "w2-nfe100" in server:
+                    step = max(e["round"] - offset, 0)
+                    curves.setdefault(label, {}).setdefault(step, []).append(
+                        (server["w2-nfe1"], server["w2-nfe100"]))
+    if not curves:
+        return []
+    steps = sorted({s for c in curves.values() for s in c})
+    lines = ["## convergence: W2 at NFE 1 / NFE 100 after each number of flow steps", "",
+             "Mean over seeds. GOT's potential rounds come before its flow step 0.", ""]
+    if floors:
+        lines += [f"Sampling floor: W2 between two independent target samples of the evaluation's "
+                  f"size is {np.mean(floors):.3f} (mean over runs).", ""]
+    lines += ["| arm | " + " | ".join(f"step {s}" for s in steps) + " |",
+              "|---|" + "---|" * len(steps)]
+    for label, c in curves.items():
+        cells = []
+        for s in steps:
+            vals = c.get(s)
+            cells.append("–" if not vals else
+                         f"{np.mean([v[0] for v in vals]):.3f} / {np.mean([v[1] for v in vals]):.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _train_times(summary: Mapping[str, Any]) -> dict[str, str]:
@@ -165,8 +210,13 @@ def _train_times(summary: Mapping[str, Any]) -> dict[str, str]:
             if not path.exists():
                 continue
             res = json.loads(path.read_text())
-            times = [c["train-time"] for e in res["rounds"] if e.get("stage") == "flow"
-                     for c in e.get("clients", []) if "train-time" in c]
+            if res.get("engine", {}).get("name") == "batched-simulation":
+                # all clients of a round are computed together: the round's compute time
+                times = [e["time_s"] for e in res["rounds"]
+                         if e.get("stage") == "flow" and e["round"] > 0]
+            else:
+                times = [c["train-time"] for e in res["rounds"] if e.get("stage") == "flow"
+                         for c in e.get("clients", []) if "train-time" in c]
             if times:
                 per_run.append(float(np.mean(times)))
         if per_run:

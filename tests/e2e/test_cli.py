@@ -55,6 +55,11 @@ def test_unknown_scheme_exits_2() -> None:
     assert result.exit_code == 2 and "'scheme'" in result.output
 
 
+def test_an_experiment_with_its_own_engine_refuses_another_backend() -> None:
+    result = runner.invoke(app, ["experiment", "ffm-2d", "--quick", "--backend", "ray"])
+    assert result.exit_code == 2 and "own engine" in result.output
+
+
 def test_experiment_list() -> None:
     listed = runner.invoke(app, ["experiment", "--list"])
     assert listed.exit_code == 0
