@@ -107,6 +107,12 @@ BASE_DIGITS = {
 }
 
 
+#: ``--quick``: 60 local steps per client of an 8-channel net at lr 5e-3: FD at NFE 10 falls from
+#: ≈ 200 to ≈ 40 (vanilla, seed 0), a clear signal in seconds per arm.
+QUICK_DIGITS = {"rounds": 6, "ffm.potential-rounds": 2, "ffm.local-steps": 10, "ffm.eval-every": 3,
+                "ffm.channels": 8, "ffm.candidates": 16, "ffm.eval-samples": 200, "ffm.lr": 5e-3}
+
+
 def _digits_arms() -> list[Arm]:
     got = {"ffm.coupling": "got"}
     return [
@@ -286,8 +292,7 @@ register(Experiment(
     arms=_digits_arms(),
     base=BASE_DIGITS,
     seeds=(0, 1, 2),
-    quick={"rounds": 4, "ffm.potential-rounds": 2, "ffm.local-steps": 2, "ffm.eval-every": 2,
-           "ffm.channels": 4, "ffm.candidates": 16, "ffm.eval-samples": 100},
+    quick=QUICK_DIGITS,
     quick_seeds=(0,),
     report=ffm_report,
 ))
@@ -303,8 +308,7 @@ register(Experiment(
     arms=_digits_arms()[:3],
     base=LONG_DIGITS,
     seeds=(0,),
-    quick={"rounds": 3, "ffm.potential-rounds": 2, "ffm.local-steps": 2, "ffm.eval-every": 3,
-           "ffm.channels": 4, "ffm.candidates": 16, "ffm.eval-samples": 100},
+    quick=QUICK_DIGITS,
     quick_seeds=(0,),
     report=ffm_report,
 ))
