@@ -23,21 +23,18 @@ from fedot.fl.flow import (
     RUN_KEY,
     STAGE_KEY,
     VELOCITY,
-    FlowClientEnv,
     flow_arrays,
     flow_client_env,
+    flow_coupling,
     gradient_arrays,
     load_flow_arrays,
     load_optimizer_arrays,
     save_optimizer_arrays,
 )
 from fedot.learning.flow import (
-    Coupling,
-    ExactOTCoupling,
     GaussianPath,
     IndependentCoupling,
     LinearPath,
-    PotentialCoupling,
     flow_matching_loss,
     flow_step_gradient,
     potential_step_gradient,
@@ -46,17 +43,6 @@ from fedot.learning.flow import (
 )
 
 __all__ = ["evaluate", "train"]
-
-
-def _coupling(env: FlowClientEnv, potential: torch.nn.Module | None) -> Coupling:
-    f = env.ffm
-    if f.coupling == "lot":
-        return ExactOTCoupling()
-    if f.coupling == "got":
-        assert potential is not None
-        return PotentialCoupling(potential, candidates=f.candidates, refine_steps=f.refine_steps,
-                                 step_size=f.step_size)
-    return IndependentCoupling()
 
 
 def train(msg: Message, context: Context) -> Message:
@@ -92,7 +78,7 @@ def train(msg: Message, context: Context) -> Message:
                 potential.requires_grad_(False)
             path = GaussianPath(f.sigma) if f.sigma > 0 else LinearPath()
             step = flow_step_gradient(velocity, env.train, batch_size=f.batch_size, path=path,
-                                      coupling=_coupling(env, potential), generator=generator)
+                                      coupling=flow_coupling(env.ffm, potential), generator=generator)
             metrics.update({"loss": step.loss, "plan-cost": step.plan_cost,
                             "train-time": step.seconds})
             prefix = VELOCITY
@@ -114,7 +100,7 @@ def train(msg: Message, context: Context) -> Message:
         path = GaussianPath(f.sigma) if f.sigma > 0 else LinearPath()
         res = train_flow(
             velocity, env.train, steps=f.local_steps, batch_size=f.batch_size, lr=f.lr,
-            optimizer=f.optimizer, path=path, coupling=_coupling(env, potential),
+            optimizer=f.optimizer, path=path, coupling=flow_coupling(env.ffm, potential),
             generator=generator, optimizer_state=opt_state,
         )
         if potential is not None:

@@ -5,6 +5,9 @@ submodel (its widths follow from its pruning rate ``submodel.rate``) and the SAR
 ``submodel.lam``; the received weights are also the SAR anchor W̃_i. The reply holds the trained
 submodel and, as personalised evaluation, its accuracy on this client's local test split after
 training (the server derives traffic and training FLOPs from the rate and ``num-examples``).
+With ``submodel.permute-clients`` the first train message also carries ``submodel.permute-seed``:
+the client reorders its hidden units by that seeded permutation before training (same function;
+the server is not told the order), so its uploads live in its own unit order.
 """
 
 from __future__ import annotations
@@ -13,11 +16,11 @@ from flwr.app import Context, Message
 
 from fedot.fl import keys
 from fedot.fl.client import reply, round_settings
-from fedot.fl.submodel import LAM_KEY, RATE_KEY, submodel_template
+from fedot.fl.submodel import LAM_KEY, PERMUTE_KEY, RATE_KEY, submodel_template
 from fedot.fl.task import client_env, load_arrays, to_arrays
 from fedot.learning import evaluate as evaluate_model
 from fedot.learning import train as train_model
-from fedot.subflot import sar_penalty
+from fedot.subflot import permute_units, sar_penalty
 
 __all__ = ["evaluate", "train"]
 
@@ -29,6 +32,8 @@ def train(msg: Message, context: Context) -> Message:
     config = msg.content[keys.CONFIG]
     rate, lam = float(config[RATE_KEY]), float(config[LAM_KEY])
     model = load_arrays(submodel_template(env.model, rate), msg.content[keys.ARRAYS])
+    if PERMUTE_KEY in config:
+        model, _ = permute_units(model, int(config[PERMUTE_KEY]))
     anchor = {k: v.detach().clone().to(env.device) for k, v in model.state_dict().items()}
     penalty = (lambda m: sar_penalty(m, anchor, rate, lam)) if rate * lam > 0 else None
     result = train_model(

@@ -376,30 +376,45 @@ class SubmodelConfig(_Section):
     SubFLOT (arXiv 2604.06631): the server cuts each client's submodel by layer-wise OT against
     the client's last uploaded model (``otp``; blend ``alpha`` of the aligned global model and the
     history), clients add ``lam * rho_i * ||W - W_anchor||^2`` to the local loss (``sar``), and
-    the server aligns the updated submodels back into the global space by OT before averaging
-    (``ota``); switching a module off replaces it by HeteroFL's leading-unit slice /
-    position-based averaging / no penalty. ``map``: how OTP and OTA use a plan between global
-    and client units — ``match`` rounds it to a one-to-one assignment (OTP takes the matched global
-    units, OTA writes each client unit back at its matched global unit and averages over holders),
-    ``barycentric`` uses its full mass (OTP merges units, OTA copies each client unit into all the
-    global units it covers; the paper's maps, see docs/subflot.md for why ``match`` is the
-    default). ``method``: ``exact`` plans or ``sinkhorn`` with ``reg``.
-    ``heterofl`` and ``fedrolex`` use only ``rates``. ``lam`` defaults to 0.1, not the paper's 1.0:
-    the paper trains with plain SGD at lr 0.001, where the penalty's pull per step
-    (``2 * lr * lam * rho``) is tiny; at fedot's default local lr 0.1 it is 0.15 per step for
-    lam = 1, rho = 3/4 — about 1.5 with momentum 0.9's tenfold effective step — and the pruned
-    clients cannot move away from their anchor (docs/subflot.md).
+    the server aligns the updated submodels back into the global space by OT and averages them
+    with data-size weights (``ota``); switching a module off replaces it by HeteroFL's
+    leading-unit slice / position-based averaging / no penalty.
+
+    ``map``: how OTP and OTA use a plan between global and client units. ``barycentric`` (the
+    default, the paper's algorithm): exact OT with uniform marginals on Euclidean distances, the
+    plan's full mass used (OTP merges global units into client units, OTA copies each client unit
+    into the global units it covers; ``sum_i p_i T_i(W_i)`` with ``p_i`` proportional to data size).
+    ``match``: a variant that rounds the problem to a one-to-one assignment on squared distances
+    (OTP takes the matched global units, OTA writes each client unit back at its matched global
+    unit and averages every coordinate over its holders, HeteroFL's rule at OT-found positions).
+    ``method``: ``exact`` plans or ``sinkhorn`` with ``reg``. ``lam`` = 1.0 is the paper's value
+    (which trains with SGD at lr 0.001; at a larger local lr the penalty's pull per step,
+    ``2 * lr * lam * rho``, grows with it, see docs/subflot.md).
+
+    ``personalise``: blend every sent submodel with the client's own last upload,
+    ``alpha * W_sent + (1 - alpha) * W_history`` (at the global units the history held; the
+    other units keep the sent values) — the personalisation step that SubFLOT's OTP ends with,
+    offered to ``heterofl``, ``fedrolex`` and to ``subflot`` with ``otp`` off, so comparisons can
+    separate what OT alignment buys from what personalisation buys. (With ``otp`` on, SubFLOT
+    always blends; ``alpha = 1`` turns the blend off.)
+
+    ``permute-clients``: a stress setting. On its first round every client reorders the hidden
+    units of the model it received by its own seeded random permutation (the same function), so
+    the clients' models — and their uploads — are in different unit orders the server does not
+    know. Position-based averaging then mixes unrelated units; OT alignment can undo it.
     """
 
     rates: str = "0,0.25,0.5,0.75"
     alpha: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
-    lam: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.1
+    lam: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 1.0
     otp: bool = True
     sar: bool = True
     ota: bool = True
-    map: Literal["match", "barycentric"] = "match"
+    map: Literal["barycentric", "match"] = "barycentric"
     method: Literal["exact", "sinkhorn"] = "exact"
     reg: PositiveFloat = 0.01
+    personalise: bool = False
+    permute_clients: bool = False
 
     @field_validator("rates", mode="before")
     @classmethod

@@ -88,14 +88,16 @@ class FedAVOT(PartialParticipation):
             return
         dist = self.distribution
         feas = masked_feasibility(self.importance, dist.probs, dist.subsets)
+        # Max-flow's unmatched mass and the worst Hall violator set lead: the singleton bound
+        # (infeasible_mass, nu) can be 0 while a group of users is short of availability.
         self.log.setup["fedavot"] = {
-            "feasible": feas.feasible, "matchable_mass": feas.matchable_mass,
-            "unmatched_mass": feas.unmatched_mass, **self._solve(dist.subsets, dist.probs),
+            "unmatched_mass": feas.unmatched_mass, "hall_violator": list(feas.hall_violator),
+            "hall_deficiency": feas.hall_deficiency, "feasible": feas.feasible,
+            "matchable_mass": feas.matchable_mass, **self._solve(dist.subsets, dist.probs),
         }
         if not feas.feasible:
-            log(WARNING, "FedAVOT: p cannot be matched exactly under this availability: "
-                "%.4f of the importance mass is unmatchable (max-flow); aggregation is unbiased "
-                "for p_hat, ‖p − p_hat‖₁ = %.4f", feas.unmatched_mass,
+            log(WARNING, "FedAVOT: p cannot be matched exactly under this availability: %s; "
+                "aggregation is unbiased for p_hat, ‖p − p_hat‖₁ = %.4f", feas.describe(),
                 self.log.setup["fedavot"]["p_hat_l1"])
 
     def coefficients(self, server_round: int, subset: list[int]) -> tuple[np.ndarray, dict[str, Any]]:

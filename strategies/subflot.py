@@ -13,13 +13,19 @@ Each round, for every client i with pruning rate ρ_i (:mod:`fedot.subflot`):
   progressive OT (client units copied into the global units they cover) and average with data-size
   weights.
 
-Switches for the ablation (``submodel.otp``, ``submodel.sar``, ``submodel.ota``): without OTP the
-static slice is sent; without SAR λ = 0; without OTA the submodels are averaged by position (as
-HeteroFL). With all three off this is exactly HeteroFL. Clients run the ``submodel`` task.
+Defaults are the paper's: barycentric maps of exact OT plans (uniform marginals, Euclidean costs),
+λ = 1, α = 0.5; ``submodel.map = "match"`` is the one-to-one assignment variant. Switches for the
+ablation (``submodel.otp``, ``submodel.sar``, ``submodel.ota``): without OTP the static slice is
+sent (blended with the history only with ``submodel.personalise``); without SAR λ = 0; without OTA
+the submodels are averaged by position (as HeteroFL). With all three off this is exactly HeteroFL.
+Per round ``results.json`` records ``plan_off_identity`` (the mean distance of the OTP and OTA
+plans from the identity, :attr:`fedot.ot.PlanResult.off_identity`) and ``ota_weights``. Clients
+run the ``submodel`` task.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import torch
@@ -38,8 +44,13 @@ class SubFLOT(SubmodelStrategy):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        #: partition id → its last uploaded submodel (the OTP proxy of its data).
-        self.history: dict[int, torch.nn.Module] = {}
+        #: This round's OTP off-identity values (every group of every non-cold client).
+        self._otp_off: list[float] = []
+        self._otp_round = 0
+
+    def blends_history(self) -> bool:
+        """With OTP on the blend is OTP's own last step; ``personalise`` adds it without OTP."""
+        return self.submodel.personalise and not self.submodel.otp
 
     def sar_strength(self) -> float:
         """λ when SAR is on, else 0."""
@@ -59,8 +70,11 @@ class SubFLOT(SubmodelStrategy):
             res = otp_extract(global_model, history, rate, alpha=s.alpha, method=s.method,
                               reg=s.reg, spec=self.spec)
         diag: dict[str, Any] = {"cold_start": res.cold_start}
+        if server_round != self._otp_round:
+            self._otp_round, self._otp_off = server_round, []
         if not res.cold_start:
             diag["layers"] = summarise_layers(res.diagnostics)
+            self._otp_off += [d.off_identity for d in res.diagnostics]
         # Position-based merging (OTA off) needs positions: the static slice's, as in HeteroFL.
         indices = res.indices if s.ota else static_slice(global_model, rate, spec=self.spec).indices
         return res.model, indices, diag
@@ -68,10 +82,11 @@ class SubFLOT(SubmodelStrategy):
     def merge(self, server_round: int, partition_ids: list[int], models: list[torch.nn.Module],
               weights: list[float], global_model: torch.nn.Module
               ) -> tuple[torch.nn.Module, dict[str, Any]]:
-        """OTA (or position-based averaging with OTA off); keep every submodel as history."""
-        for pid, model in zip(partition_ids, models, strict=True):
-            self.history[pid] = model
+        """OTA (or position-based averaging with OTA off), with the clients' data-size weights."""
+        entry = self.log.entry(server_round)
+        off = {"otp": _mean(self._otp_off if self._otp_round == server_round else [])}
         if not self.submodel.ota:
+            entry["plan_off_identity"] = {**off, "ota": math.nan}
             return super().merge(server_round, partition_ids, models, weights, global_model)
         s = self.submodel
         if s.map == "match":
@@ -79,21 +94,13 @@ class SubFLOT(SubmodelStrategy):
         else:
             res = ota_aggregate(global_model, models, weights, method=s.method, reg=s.reg,
                                 spec=self.spec)
-        layers = summarise_layers(d for per_client in res.diagnostics for d in per_client)
-        return res.model, {"layers": layers}
+        diags = [d for per_client in res.diagnostics for d in per_client]
+        entry["plan_off_identity"] = {**off, "ota": _mean([d.off_identity for d in diags])}
+        entry["ota_weights"] = {str(p): w for p, w in zip(partition_ids, res.weights, strict=True)}
+        return res.model, {"layers": summarise_layers(diags)}
 
-    def state_dict(self) -> dict[str, Any]:
-        """Return the base state plus every client's history (its last uploaded submodel)."""
-        return {**super().state_dict(),
-                "history": {str(p): m.state_dict() for p, m in self.history.items()}}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore :meth:`state_dict`; histories are rebuilt at each partition's rate."""
-        state = dict(state)
-        history = state.pop("history")
-        super().load_state_dict(state)
-        self.history = {}
-        for key, sub_state in history.items():
-            model = self._submodel(self.rates[int(key)])
-            model.load_state_dict(sub_state)
-            self.history[int(key)] = model
+def _mean(values: list[float]) -> float:
+    """Mean of the finite values (NaN when there are none)."""
+    finite = [v for v in values if math.isfinite(v)]
+    return math.fsum(finite) / len(finite) if finite else math.nan

@@ -56,6 +56,155 @@ def _arms(full_rounds: int, full_every: int) -> tuple[Arm, ...]:
     return tuple(arms)
 
 
+def _client_train_sets(cfg: Any) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Every client's local training split, exactly as its ClientApp builds it."""
+    from fedot.data.federated import client_split
+    from fedot.fl.task import federated_data
+
+    dataset, partitions = federated_data(cfg, cfg.clients)
+    sets = []
+    for pid, idx in enumerate(partitions):
+        data = client_split(dataset, idx, partition_id=pid,
+                            local_test_fraction=cfg.data.local_test_fraction, seed=cfg.seed)
+        sets.append((np.asarray(data.train.x), np.asarray(data.train.y)))
+    return sets
+
+
+def optimum_of_fp(cfg: Any, importance: np.ndarray) -> dict[str, Any]:
+    r"""Return the true minimum :math:`F_p^* = \min_\theta \sum_i p_i f_i(\theta)` for a linear model.
+
+    :math:`f_i` is client :math:`i`'s mean loss on its local training split (what ``loss_p``
+    averages, with ``participation.evaluate-split = "train"``). Linear regression (MSE): in closed
+    form, the weighted least-squares solution of the normal equations with per-sample weights
+    :math:`p_i / n_i` (float64). Logistic regression (cross-entropy, convex): L-BFGS in float64 on
+    the same objective until the gradient norm is below 1e-9 or the value stops decreasing
+    (float64 rounding; at most 20 × 500 iterations; the final gradient norm is returned). Either
+    way the minimiser is loaded into the run's model and :math:`F_p` is evaluated with the
+    clients' definition of the loss, so the value is on exactly the scale of ``loss_p``.
+
+    Returns
+    -------
+    dict
+        ``value`` (:math:`F_p^*` / :math:`\sum p`), ``method`` and, for L-BFGS, ``grad_norm``.
+    """
+    import torch
+
+    from fedot.fl.task import federated_data, global_model
+    from fedot.learning import evaluate
+
+    sets = _client_train_sets(cfg)
+    p = np.asarray(importance, dtype=np.float64)
+    dataset, _ = federated_data(cfg, cfg.clients)
+    model = global_model(cfg, dataset).double()
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    if len(linear) != 1:
+        raise ValueError("optimum_of_fp needs a model with one linear layer (linear, logreg)")
+    layer = linear[0]
+    xs = [torch.as_tensor(x, dtype=torch.float64).reshape(len(x), -1) for x, _ in sets]
+    out: dict[str, Any] = {}
+    if dataset.task == "regression":
+        ys = [torch.as_tensor(y, dtype=torch.float64).reshape(len(y), -1) for _, y in sets]
+        xa = torch.cat([torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], 1) for x in xs])
+        w = torch.cat([torch.full((len(x),), pi / len(x), dtype=torch.float64)
+                       for x, pi in zip(xs, p, strict=True)])
+        y = torch.cat(ys)
+        theta = torch.linalg.solve(xa.T @ (w[:, None] * xa), xa.T @ (w[:, None] * y))
+        with torch.no_grad():
+            layer.weight.copy_(theta[:-1].T)
+            layer.bias.copy_(theta[-1])
+        out["method"] = "normal equations"
+    else:
+        ys = [torch.as_tensor(y, dtype=torch.long) for _, y in sets]
+        x_all, y_all = torch.cat(xs), torch.cat(ys)
+        w_all = torch.cat([torch.full((len(x),), pi / len(x), dtype=torch.float64)
+                           for x, pi in zip(xs, p, strict=True)])
+        params = [layer.weight, layer.bias]
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=500, tolerance_grad=1e-12,
+                                tolerance_change=1e-15, history_size=50,
+                                line_search_fn="strong_wolfe")
+
+        def objective() -> torch.Tensor:
+            opt.zero_grad()
+            loss = (w_all * torch.nn.functional.cross_entropy(layer(x_all), y_all,
+                                                              reduction="none")).sum()
+            loss.backward()
+            return loss
+
+        previous = float("inf")
+        for _ in range(20):
+            value = float(opt.step(objective).detach())
+            grad = float(torch.cat([q.grad.reshape(-1) for q in params]).norm())
+            if grad < 1e-9 or previous - value <= 1e-15 * abs(value):
+                break
+            previous = value
+        out.update(method="L-BFGS", grad_norm=grad)
+    # F_p at the minimiser, in float64 with fedot.learning.evaluate's definition of the loss
+    # (mean over examples, over target elements for regression); the float32 evaluation the
+    # clients run is reported beside it.
+    with torch.no_grad():
+        if dataset.task == "regression":
+            losses = [float(((layer(x) - y) ** 2).mean()) for x, y in zip(xs, ys, strict=True)]
+        else:
+            losses = [float(torch.nn.functional.cross_entropy(layer(x), y))
+                      for x, y in zip(xs, ys, strict=True)]
+    out["value"] = float(np.dot(p, losses) / p.sum())
+    single = model.float()
+    f32 = [evaluate(single, x, y, task=dataset.task).loss for x, y in sets]
+    out["value_float32"] = float(np.dot(p, f32) / p.sum())
+    return out
+
+
+def optimum_report(summary: dict[str, Any], out_dir: Path) -> Path:
+    """Every arm's final ``loss_p`` against the true optimum :math:`F_p^*` of its seed and importance.
+
+    Writes ``optimum.md`` and ``optimum.json``: per arm, the rounds it ran, its final ``loss_p``
+    and the paired relative gap ``loss_p / F_p* − 1`` (mean ± std over seeds), beside the ratio to
+    full participation the summary reports.
+    """
+    from fedot.config import load_run_config
+    from fedot.experiments.compare import last_evaluate
+    from fedot.fl.results import read_results
+
+    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+    rows: dict[str, Any] = {}
+    for label, row in summary["results"].items():
+        gaps, losses, rounds = [], [], []
+        for d in row["run_dirs"]:
+            res = read_results(d)
+            importance = np.asarray(res["setup"]["importance"], dtype=np.float64)
+            cfg = load_run_config(res["config"])
+            key = (cfg.seed, cfg.dataset, cfg.clients, tuple(np.round(importance, 15)))
+            if key not in cache:
+                cache[key] = optimum_of_fp(cfg, importance)
+            loss = last_evaluate(res, "loss_p")
+            losses.append(loss)
+            gaps.append(loss / cache[key]["value"] - 1.0)
+            rounds.append(int(cfg.rounds))
+        rows[label] = {"rounds": sorted(set(rounds)), "loss_p": losses, "gap": gaps}
+    optima = sorted({(k[0], v["value"], v["method"]) for k, v in cache.items()})
+    lines = ["Final loss_p against the true optimum F_p* of the same seed and importance "
+             "(`fedot.experiments.fedavot.optimum_of_fp`): gap = loss_p / F_p* − 1, paired per "
+             "seed, mean ± std over seeds.", "",
+             "| arm | rounds | final loss_p | gap to F_p* |", "|---|---|---|---|"]
+    for label, r in rows.items():
+        lines.append(f"| {label} | {', '.join(map(str, r['rounds']))} | "
+                     f"{_mean_std_text(np.array(r['loss_p']), 4)} | "
+                     f"{_pct(np.array(r['gap']))} |")
+    lines += ["", "F_p* per seed: " + "; ".join(f"seed {s}: {v:.5f} ({m})" for s, v, m in optima)]
+    (out_dir / "optimum.json").write_text(json.dumps(
+        {"arms": rows, "optima": [{"seed": s, "value": v, "method": m} for s, v, m in optima]},
+        indent=2) + "\n")
+    path = out_dir / "optimum.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _pct(x: np.ndarray) -> str:
+    """``+1.2 % ± 0.3 %`` (the mean alone for one seed)."""
+    sd = f" ± {100 * x.std(ddof=1):.1f} %" if x.size > 1 else ""
+    return f"{100 * x.mean():+.1f} %{sd}"
+
+
 register(Experiment(
     name="fedavot-linreg",
     description="FedAVOT vs baselines, linear regression with per-client optima (N=100, K=2)",
@@ -67,6 +216,7 @@ register(Experiment(
     quick={"clients": 20, "rounds": 20, "participation.evaluate-every": 10,
            "participation.mc-samples": 20000},
     quick_seeds=(0,),
+    report=lambda summary, out_dir: optimum_report(summary, out_dir),
 ))
 
 register(Experiment(
@@ -81,6 +231,7 @@ register(Experiment(
     quick={"clients": 20, "rounds": 20, "participation.evaluate-every": 10,
            "participation.mc-samples": 20000},
     quick_seeds=(0,),
+    report=lambda summary, out_dir: optimum_report(summary, out_dir),
 ))
 
 def _mnist_arms(full_rounds: int, full_every: int) -> tuple[Arm, ...]:
@@ -188,7 +339,7 @@ register(Experiment(
     quick={"clients": 20, "rounds": 20, "participation.evaluate-every": 10,
            "participation.mc-samples": 20000},
     quick_seeds=(0,),
-    report=lambda summary, out_dir: write_plan_table(out_dir),
+    report=lambda summary, out_dir: (write_plan_table(out_dir), optimum_report(summary, out_dir)),
 ))
 
 #: Showcase, shared by both cases: 20 clients, K = 5 available per round drawn without replacement

@@ -35,7 +35,11 @@ from fedot.fl import keys
 from fedot.fl.task import ServerTask, derive_seed, node_partition, validated_config
 from fedot.learning import resolve_device
 from fedot.learning.flow import (
+    Coupling,
+    ExactOTCoupling,
+    IndependentCoupling,
     PotentialConv8,
+    PotentialCoupling,
     PotentialMLP,
     VelocityConv8,
     VelocityMLP,
@@ -59,6 +63,7 @@ __all__ = [
     "FlowData",
     "flow_arrays",
     "flow_client_env",
+    "flow_coupling",
     "flow_data",
     "flow_models",
     "flow_server_task",
@@ -113,6 +118,23 @@ def flow_data(cfg: RunConfig, num_partitions: int) -> FlowData:
                           alpha=f.alpha,
                           rng=np.random.default_rng(derive_seed(cfg.seed, 72)))
     return FlowData(train, modes, test, tuple(parts))
+
+
+def flow_coupling(ffm: FFMConfig, potential: torch.nn.Module | None) -> Coupling:
+    """Return the coupling ``ffm.coupling`` names.
+
+    Independent (vanilla), exact OT (LOT) or the potential's c-transform map (GOT, with
+    ``ffm.candidates``, ``refine-steps`` and ``step-size``). Shared by the client task and the
+    batched simulation, so both draw the same pairs.
+    """
+    if ffm.coupling == "lot":
+        return ExactOTCoupling()
+    if ffm.coupling == "got":
+        if potential is None:
+            raise ValueError("ffm.coupling = 'got' needs the shared potential")
+        return PotentialCoupling(potential, candidates=ffm.candidates,
+                                 refine_steps=ffm.refine_steps, step_size=ffm.step_size)
+    return IndependentCoupling()
 
 
 def flow_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module | None]:

@@ -44,17 +44,14 @@ from fedot.fl.flow import (
     _flow_client_env,
     evaluation_round,
     flow_arrays,
+    flow_coupling,
     flow_server_task,
     total_rounds,
 )
 from fedot.learning.flow import (
-    Coupling,
-    ExactOTCoupling,
     FlowTargets,
     GaussianPath,
-    IndependentCoupling,
     LinearPath,
-    PotentialCoupling,
     flow_matching_targets,
     per_sample_loss,
     potential_step_gradient,
@@ -96,17 +93,6 @@ def check_simulable(cfg: RunConfig, reference: str | None = None) -> None:
             problems.append("ffm.coupling='got' (torchcfm has vanilla and exact-OT couplings)")
     if problems:
         raise ValueError("cannot simulate this run in batch: " + "; ".join(problems))
-
-
-def _coupling(cfg: RunConfig, potential: torch.nn.Module | None) -> Coupling:
-    f = cfg.ffm
-    if f.coupling == "lot":
-        return ExactOTCoupling()
-    if f.coupling == "got":
-        assert potential is not None
-        return PotentialCoupling(potential, candidates=f.candidates, refine_steps=f.refine_steps,
-                                 step_size=f.step_size)
-    return IndependentCoupling()
 
 
 def _torchcfm_targets(cfg: RunConfig) -> Callable[[torch.Tensor, torch.Tensor], FlowTargets]:
@@ -220,7 +206,7 @@ def simulate_flow(
         else:
             if potential is not None:
                 potential.requires_grad_(False)
-            coupling = _coupling(cfg, potential)
+            coupling = flow_coupling(cfg.ffm, potential)
             parts: list[FlowTargets] = []
             for env in envs:
                 gen = torch.Generator(device=device).manual_seed(env.seed(server_round))

@@ -57,11 +57,19 @@ from fedot.fl.task import (
 from fedot.fl.validation import ArraySpec, array_specs, metrics_of, partition_of
 from fedot.fusion import spec_for
 from fedot.fusion.spec import PermutationSpec
-from fedot.subflot import SubmodelCost, positional_aggregate, static_slice, submodel_cost
+from fedot.subflot import (
+    SubmodelCost,
+    blend,
+    history_view,
+    positional_aggregate,
+    static_slice,
+    submodel_cost,
+)
 
 __all__ = [
     "LAM_KEY",
     "NODE_RATE_KEY",
+    "PERMUTE_KEY",
     "RATE_KEY",
     "SubmodelStrategy",
     "assign_rate",
@@ -74,6 +82,9 @@ RATE_KEY = "submodel.rate"
 LAM_KEY = "submodel.lam"
 #: ``node-config`` key with which a SuperNode declares its own pruning rate.
 NODE_RATE_KEY = "submodel-rate"
+#: Train-config key (``submodel.permute-clients``, first round of a client only): the seed of the
+#: unit permutation the client applies to the received model before training.
+PERMUTE_KEY = "submodel.permute-seed"
 
 Extraction = tuple[torch.nn.Module, Mapping[str, torch.Tensor], dict[str, Any]]
 
@@ -122,6 +133,9 @@ class SubmodelStrategy(FedotStrategy):
         #: Per pruning rate: the submodel architecture and its cost (fixed for the run).
         self._templates: dict[float, torch.nn.Module] = {}
         self._costs: dict[float, SubmodelCost] = {}
+        #: partition id → its last uploaded submodel and the global units it held.
+        self.history: dict[int, torch.nn.Module] = {}
+        self.history_indices: dict[int, Mapping[str, torch.Tensor]] = {}
 
     @classmethod
     def config_kwargs(cls, cfg: RunConfig) -> dict[str, Any]:
@@ -161,6 +175,28 @@ class SubmodelStrategy(FedotStrategy):
         """
         sliced = static_slice(global_model, rate, spec=self.spec)
         return sliced.model, sliced.indices, {}
+
+    def blends_history(self) -> bool:
+        """Whether :meth:`configure_train` blends with the history (``submodel.personalise``)."""
+        return self.submodel.personalise
+
+    def personalise(self, partition_id: int, model: torch.nn.Module,
+                    indices: Mapping[str, torch.Tensor], global_model: torch.nn.Module
+                    ) -> torch.nn.Module:
+        """Blend ``model`` with the client's last upload seen at ``indices`` (``alpha`` of ``model``).
+
+        :func:`fedot.subflot.history_view` gives the history at the units sent now; a no-op at a
+        client's first round (no history).
+        """
+        history = self.history.get(partition_id)
+        if history is None:
+            return model
+        assert self.spec is not None
+        view = copy.deepcopy(model)
+        view.load_state_dict(history_view(global_model.state_dict(), history.state_dict(),
+                                          self.history_indices[partition_id], indices,
+                                          spec=self.spec))
+        return blend(model, view, self.submodel.alpha)
 
     def merge(self, server_round: int, partition_ids: list[int], models: list[torch.nn.Module],
               weights: list[float], global_model: torch.nn.Module
@@ -222,12 +258,17 @@ class SubmodelStrategy(FedotStrategy):
                 continue
             rate = self.rates[pid]
             model, indices, diag = self.extract(server_round, pid, rate, self._global)
+            if self.blends_history():
+                model = self.personalise(pid, model, indices, self._global)
             record = to_arrays(model)
             self._submodels[pid] = (array_specs(record), indices)
             if diag:
                 extraction[str(pid)] = diag
+            extra: dict[str, Any] = {RATE_KEY: rate}
+            if self.submodel.permute_clients and pid not in self.history:
+                extra[PERMUTE_KEY] = derive_seed(self.seed, 0x9E, pid)
             content = RecordDict({self.arrayrecord_key: record, self.configrecord_key:
-                                  ConfigRecord({**base, RATE_KEY: rate})})
+                                  ConfigRecord({**base, **extra})})
             messages.append(Message(content, self.nodes[pid], MessageType.TRAIN))
         if extraction:
             self.log.entry(server_round)["extraction"] = extraction
@@ -251,6 +292,9 @@ class SubmodelStrategy(FedotStrategy):
         models = [load_arrays(self._submodel(self.rates[pid]), next(iter(c.array_records.values())))
                   for pid, c in zip(pids, contents, strict=True)]
         merged, diagnostics = self.merge(server_round, pids, models, weights, self._global)
+        for pid, model in zip(pids, models, strict=True):
+            self.history[pid] = model
+            self.history_indices[pid] = self._submodels[pid][1]
         self._account(server_round, pids, contents)
         return to_arrays(merged), diagnostics
 
@@ -310,14 +354,17 @@ class SubmodelStrategy(FedotStrategy):
 
     # ------------------------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
-        """Return rates and data sizes per partition, and the last personalised metrics.
+        """Return rates, data sizes, histories (last uploads and their units) and personal metrics.
 
         Node ids are transient and not kept: discovery maps partitions to nodes again.
         """
         return {**super().state_dict(), "submodel": {
             "rates": {str(p): r for p, r in self.rates.items()},
             "sizes": {str(p): s for p, s in self.sizes.items()},
-            "personal": dict(self._personal)}}
+            "personal": dict(self._personal),
+            "history": {str(p): m.state_dict() for p, m in self.history.items()},
+            "history_indices": {str(p): {g: i.tolist() for g, i in idx.items()}
+                                for p, idx in self.history_indices.items()}}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` (discovery then re-maps partitions to node ids)."""
@@ -327,3 +374,10 @@ class SubmodelStrategy(FedotStrategy):
         self.rates = {int(p): float(r) for p, r in own["rates"].items()}
         self.sizes = {int(p): int(s) for p, s in own["sizes"].items()}
         self._personal = {k: float(v) for k, v in own["personal"].items()}
+        self.history, self.history_indices = {}, {}
+        for key, sub_state in own["history"].items():
+            model = self._submodel(self.rates[int(key)])
+            model.load_state_dict(sub_state)
+            self.history[int(key)] = model
+            self.history_indices[int(key)] = {
+                g: torch.tensor(i, dtype=torch.int64) for g, i in own["history_indices"][key].items()}

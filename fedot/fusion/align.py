@@ -123,8 +123,9 @@ class LayerDiagnostics:
     entropy : float
         Entropy of the plan normalised to unit mass (:math:`\log n` for a permutation).
     off_identity : float
-        :math:`1 - \operatorname{tr}(T) / \sum T` (square plans; ``nan`` otherwise): the fraction of
-        mass that moves a unit to a different index.
+        :math:`1 - \operatorname{tr}(T) / \sum T` for square plans: the fraction of mass that moves
+        a unit to a different index; for rectangular plans the diagonal mass relative to the most
+        it can hold (:attr:`fedot.ot.PlanResult.off_identity`).
     marginal_error : float
         :math:`\|T 1 - \alpha\|_1 + \|T^\top 1 - \beta\|_1`.
     method : str

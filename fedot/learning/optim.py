@@ -20,14 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from torch import Tensor
 
 __all__ = [
     "SERVER_OPTIMIZERS",
     "ServerOptimizer",
-    "as_tensors",
     "load_optimizer_state",
     "make_optimizer",
     "optimizer_state_arrays",
@@ -177,8 +175,3 @@ class ServerOptimizer:
         self._pending = dict(state["state"]) or None
         self._params, self._opt = None, None
 
-
-def as_tensors(arrays: Mapping[str, Any]) -> dict[str, Tensor]:
-    """Convert ``{name: numpy array or tensor}`` to ``{name: tensor}`` (tensors not copied)."""
-    return {k: v if isinstance(v, Tensor) else torch.from_numpy(np.asarray(v)) for k, v in
-            arrays.items()}

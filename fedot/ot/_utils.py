@@ -139,7 +139,9 @@ def _int_max_flow(
     return int(res.flow_value), res.flow
 
 
-def bipartite_max_flow(p: np.ndarray, q: np.ndarray, mask: SubsetMask) -> tuple[float, float]:
+def bipartite_max_flow(
+    p: np.ndarray, q: np.ndarray, mask: SubsetMask
+) -> tuple[float, float, np.ndarray]:
     """Max flow source -> users (cap ``p``) -> subsets (cap inf on the mask) -> sink (cap ``q``).
 
     ``scipy`` needs int32 capacities. Stage 1 floors ``s1 * cap`` with ``s1 = (2^31 - 1) / max(p, q)``;
@@ -147,8 +149,12 @@ def bipartite_max_flow(p: np.ndarray, q: np.ndarray, mask: SubsetMask) -> tuple[
     less than ``D = (#finite edges + 1) / s1``. Stage 2 solves the residual network (reverse edges
     into the source or out of the sink are useless and left out) with every capacity clipped to ``D``
     (an acyclic flow of value ``<= D`` uses no edge above ``D``) at scale ``s2 = (2^31 - 1) / D``.
-    Returns the certified lower bound on the max-flow value and the bound ``E2 / s2`` on its error
-    (``E2`` = residual edges with positive capacity).
+    Returns the certified lower bound on the max-flow value, the bound ``E2 / s2`` on its error
+    (``E2`` = residual edges with positive capacity), and the users on the source side of a minimum
+    cut (boolean, shape ``(N,)``): the users still reachable from the source in the residual
+    network of the combined flow (an edge counts as open above a slack of ``8 * D2`` with
+    ``D2 = 1 / s2``). By max-flow / min-cut these users ``I`` maximise the Hall deficiency
+    ``p(I) - q(N(I))``, which equals the unmatched mass.
     """
     n, m, nnz = p.size, q.size, mask.rows.size
     sink = n + m + 1
@@ -166,8 +172,36 @@ def bipartite_max_flow(p: np.ndarray, q: np.ndarray, mask: SubsetMask) -> tuple[
     s2 = _INT32_MAX / gap
     tails2 = np.concatenate((tails, heads[n : n + nnz]))
     heads2 = np.concatenate((heads, tails[n : n + nnz]))
-    flow2, _ = _int_max_flow(tails2, heads2, np.floor(np.minimum(caps2 * s2, _INT32_MAX)), sink + 1)
-    return flow1 / s1 + flow2 / s2, np.count_nonzero(caps2) / s2
+    flow2, flow2_matrix = _int_max_flow(tails2, heads2, np.floor(np.minimum(caps2 * s2, _INT32_MAX)),
+                                        sink + 1)
+    # Combined flow per original edge (stage 2's reverse edges cancel stage-1 user -> subset flow).
+    f2 = np.asarray(flow2_matrix[tails2, heads2], dtype=np.float64).reshape(-1) / s2
+    total_flow = edge_flows + f2[: tails.size]
+    total_flow[n : n + nnz] -= f2[tails.size :]
+    slack = 8.0 / s2
+    source_open = p - total_flow[:n] > slack
+    back_open = total_flow[n : n + nnz] > slack  # subset -> user residual edges
+    side = _reachable_users(source_open, back_open, mask)
+    return flow1 / s1 + flow2 / s2, np.count_nonzero(caps2) / s2, side
+
+
+def _reachable_users(source_open: np.ndarray, back_open: np.ndarray, mask: SubsetMask) -> np.ndarray:
+    """Users reachable from the source: open source edges, then user -> subset -> user steps."""
+    users = source_open.copy()
+    subsets = np.zeros(mask.sizes.size, dtype=bool)
+    frontier = users.copy()
+    while frontier.any():
+        on = frontier[mask.rows]
+        new_subsets = np.zeros_like(subsets)
+        new_subsets[mask.cols[on]] = True
+        new_subsets &= ~subsets
+        subsets |= new_subsets
+        step = new_subsets[mask.cols] & back_open
+        reached = np.zeros_like(users)
+        reached[mask.rows[step]] = True
+        frontier = reached & ~users
+        users |= frontier
+    return users
 
 
 def _row_factor(
@@ -288,17 +322,21 @@ def solve_masked(
 
 
 def warning_messages(
-    stopped: str, n_iter: int, row_error: float, nu: float, n_underflow: int
+    stopped: str, n_iter: int, row_error: float, feasibility: str, n_underflow: int
 ) -> list[str]:
-    """Messages for the ``MaskedSinkhornWarning`` of a masked Sinkhorn run (empty when all is well)."""
-    hint = "call fedot.ot.masked_feasibility to check whether an exact plan exists"
-    state = f"row error {row_error:.3e}, singleton-infeasible mass nu = {nu:.3e}"
+    """Messages for the ``MaskedSinkhornWarning`` of a masked Sinkhorn run (empty when all is well).
+
+    ``feasibility`` is the max-flow diagnosis (unmatched mass first, then the worst Hall violator
+    set); it leads every non-convergence message.
+    """
+    state = f"row error {row_error:.3e}"
     msgs = []
     if stopped == "max_iter":
-        msgs.append(f"masked Sinkhorn did not converge in {n_iter} iterations: {state}; {hint}")
+        msgs.append(f"masked Sinkhorn did not converge in {n_iter} iterations: {feasibility}; "
+                    f"{state}")
     elif stopped == "non-finite":
-        msgs.append(f"masked Sinkhorn stopped at iteration {n_iter}: a row or column sum under- or "
-                    f"overflowed; returning the last finite iterate ({state}); {hint}")
+        msgs.append(f"masked Sinkhorn stopped at iteration {n_iter} (a row or column sum under- or "
+                    f"overflowed; the last finite iterate is returned): {feasibility}; {state}")
     if n_underflow:
         msgs.append(f"{n_underflow} column(s) with q_j > 0 lost all plan mass; using uniform weights")
     return msgs

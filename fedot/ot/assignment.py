@@ -88,7 +88,12 @@ class PlanResult:
         independent coupling :math:`a b^\top`).
     off_identity : float
         :math:`1 - \operatorname{tr}(T) / \sum T` for square plans: 0 when every unit is matched to the
-        unit with the same index, 1 when none is; ``nan`` for rectangular plans.
+        unit with the same index, 1 when none is. For a rectangular plan (:math:`n \ne m`) the
+        diagonal mass is compared with the most it can hold, :math:`1 - \sum_{k < r} T_{kk} /
+        \sum_{k < r} \min(a_k, b_k)` with :math:`r = \min(n, m)` and :math:`a = T1`,
+        :math:`b = T^\top 1`: 0 when every unit of the smaller side takes all the mass it can from
+        the unit with its own index (e.g. a pruned submodel matched to the leading units of the
+        full model), 1 when none does.
     iterations : int
         Sinkhorn iterations; 0 for the exact solvers.
     method : str
@@ -196,9 +201,14 @@ def _entropy(nx: Backend, plan: Array) -> float:
 
 def _off_identity(nx: Backend, plan: Array) -> float:
     n, m = plan.shape
-    if n != m:
+    if n == m:
+        return float(1.0 - nx.sum(nx.diag(plan)) / nx.sum(plan))
+    r = min(n, m)
+    top = nx.minimum(nx.sum(plan, axis=1)[:r], nx.sum(plan, axis=0)[:r])
+    most = float(nx.sum(top))
+    if most <= 0:
         return math.nan
-    return float(1.0 - nx.sum(nx.diag(plan)) / nx.sum(plan))
+    return float(1.0 - nx.sum(nx.diag(plan[:r, :r])) / most)
 
 
 def _solve_lsa(nx: Backend, cost: Array, cost_np: np.ndarray, a: Array) -> PlanResult:

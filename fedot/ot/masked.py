@@ -115,23 +115,39 @@ class FeasibilityResult:
 
     Attributes
     ----------
+    unmatched_mass : float
+        ``1 - matchable_mass / sum(p)``: the fraction of ``p`` no plan can transport. This is the
+        number to read first: the singleton bound :math:`\nu` can be 0 on an infeasible instance
+        (a *group* of users may be short of availability although each user alone is not).
+    hall_violator : tuple of int
+        The worst Hall violator set :math:`I` (sorted user indices; empty when feasible): the users
+        on the source side of a minimum cut, which maximise the deficiency
+        :math:`p(I) - q(N(I))` with :math:`N(I) = \{j : A_j \cap I \ne \emptyset\}`.
+    hall_deficiency : float
+        :math:`(p(I) - q(N(I))) / \sum p` for that set, computed directly from ``p`` and ``q``; it
+        equals ``unmatched_mass`` (max-flow / min-cut) up to the max-flow rounding.
     feasible : bool
         Whether an exact plan exists (unmatched mass within the tolerance).
     matchable_mass : float
         Max-flow value: the mass of ``p`` that can be transported onto ``q`` inside the mask.
-    unmatched_mass : float
-        ``1 - matchable_mass / sum(p)``.
     inclusion : array, shape (N,)
         Inclusion probabilities :math:`\pi`.
     infeasible_mass : float
         Singleton Hall violation mass :math:`\nu` (see :class:`MaskedSinkhornResult`).
     """
 
+    unmatched_mass: float
+    hall_violator: tuple[int, ...]
+    hall_deficiency: float
     feasible: bool
     matchable_mass: float
-    unmatched_mass: float
     inclusion: Array
     infeasible_mass: float
+
+    def describe(self) -> str:
+        """One line leading with the unmatched mass and the worst violator set (for warnings/logs)."""
+        return describe_feasibility(self.unmatched_mass, self.hall_violator, self.hall_deficiency,
+                                    self.infeasible_mass)
 
 
 def _prepare(
@@ -296,7 +312,12 @@ def masked_sinkhorn(
     opts: dict[str, Any] = {"tol": tol, "max_iter": max_iter, "kappa": float(kappa)}
     plan, n_iter, stopped = solve_masked(p_np, q_np, mask, **opts)
     res, n_underflow = _result(nx, like, p_np, q_np, mask, plan, n_iter, stopped, "ipfp")
-    for msg in warning_messages(stopped, n_iter, res.row_error, res.infeasible_mass, n_underflow):
+    why = ""
+    if stopped != "converged":  # the max-flow diagnosis, only on the failure path
+        flow = _max_flow_feasibility(p_np, q_np, mask, tol=1e-9)
+        why = describe_feasibility(flow.unmatched, flow.violator, flow.deficiency,
+                                   res.infeasible_mass)
+    for msg in warning_messages(stopped, n_iter, res.row_error, why, n_underflow):
         warnings.warn(msg, MaskedSinkhornWarning, stacklevel=2)
     return res
 
@@ -438,15 +459,16 @@ def masked_min_variance(
     check_options(tol, max_iter, kappa)
     nx, p_np, q_np, like, mask = _prepare(p, q, subsets)
     target = p_np
-    feasible, _, unmatched = _max_flow_feasibility(p_np, q_np, mask, tol=1e-9)
-    if not feasible or kappa < 1.0:
+    flow = _max_flow_feasibility(p_np, q_np, mask, tol=1e-9)
+    if not flow.feasible or kappa < 1.0:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", MaskedSinkhornWarning)
             ipfp_plan, _, _ = solve_masked(p_np, q_np, mask, tol=tol, max_iter=ipfp_max_iter,
                                            kappa=float(kappa))
         target = np.bincount(mask.rows, ipfp_plan, minlength=p_np.size)
-        why = (f"p cannot be matched exactly ({unmatched:.4f} of its mass is unmatchable, "
-               f"max-flow)" if kappa == 1.0 else f"kappa = {kappa} < 1")
+        why = (describe_feasibility(flow.unmatched, flow.violator, flow.deficiency,
+                                    _infeasible_mass(p_np, _inclusion(q_np, mask)))
+               if not flow.feasible else f"kappa = {kappa} < 1")
         warnings.warn(f"min-variance plan: {why}; using IPFP's effective importance p_hat "
                       f"(||p - p_hat||_1 = {np.abs(target - p_np).sum():.4f}) as the row marginal",
                       MaskedSinkhornWarning, stacklevel=2)
@@ -517,26 +539,56 @@ def masked_feasibility(
     if not (np.isfinite(tol) and tol >= 0):
         raise ValueError(f"tol must be a finite number >= 0, got {tol}")
     nx, p_np, q_np, like, mask = _prepare(p, q, subsets)
-    feasible, matchable, unmatched = _max_flow_feasibility(p_np, q_np, mask, tol=tol)
+    flow = _max_flow_feasibility(p_np, q_np, mask, tol=tol)
     pi = _inclusion(q_np, mask)
     return FeasibilityResult(
-        feasible=feasible,
-        matchable_mass=float(matchable),
-        unmatched_mass=float(unmatched),
+        unmatched_mass=flow.unmatched,
+        hall_violator=flow.violator,
+        hall_deficiency=flow.deficiency,
+        feasible=flow.feasible,
+        matchable_mass=flow.matchable,
         inclusion=nx.from_numpy(pi, type_as=like),
         infeasible_mass=_infeasible_mass(p_np, pi),
     )
 
 
+@dataclass(frozen=True)
+class _Flow:
+    feasible: bool
+    matchable: float
+    unmatched: float
+    violator: tuple[int, ...]
+    deficiency: float
+
+
 def _max_flow_feasibility(
     p_np: np.ndarray, q_np: np.ndarray, mask: SubsetMask, *, tol: float
-) -> tuple[bool, float, float]:
-    """``(feasible, matchable mass, unmatched fraction)`` by max-flow, as in masked_feasibility."""
-    lower, error = bipartite_max_flow(p_np, q_np, mask)
+) -> _Flow:
+    """Feasibility, matchable mass, unmatched fraction and worst Hall set by max-flow."""
+    lower, error, side = bipartite_max_flow(p_np, q_np, mask)
     total = float(p_np.sum())
     matchable = min(lower, total)
     unmatched = max(0.0, 1.0 - matchable / total)
-    return bool(unmatched <= tol + error / total), matchable, unmatched
+    feasible = bool(unmatched <= tol + error / total)
+    violator: tuple[int, ...] = ()
+    deficiency = 0.0
+    if not feasible and side.any():
+        touched = np.zeros(q_np.size, dtype=bool)
+        touched[mask.cols[side[mask.rows]]] = True
+        deficiency = max(0.0, (float(p_np[side].sum()) - float(q_np[touched].sum())) / total)
+        violator = tuple(int(i) for i in np.flatnonzero(side))
+    return _Flow(feasible, matchable, unmatched, violator, deficiency)
+
+
+def describe_feasibility(unmatched: float, violator: Sequence[int], deficiency: float,
+                         nu: float) -> str:
+    """Text leading with max-flow's unmatched mass and the worst Hall violator set."""
+    if not violator and unmatched <= 0:
+        return f"max-flow: an exact plan exists (unmatched mass 0; singleton nu = {nu:.3e})"
+    shown = ", ".join(str(i) for i in list(violator)[:12]) + (", ..." if len(violator) > 12 else "")
+    return (f"max-flow leaves {unmatched:.4f} of p unmatched (no exact plan exists); worst Hall "
+            f"violator: the {len(violator)} user(s) {{{shown}}} carry {deficiency:.4f} more of p "
+            f"than all subsets containing any of them can take (singleton bound nu = {nu:.3e})")
 
 
 def hall_violations(

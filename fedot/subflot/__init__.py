@@ -36,12 +36,13 @@ Flower, no configuration layer).
 from fedot.subflot.accounting import SubmodelCost, forward_macs, submodel_cost, training_flops
 from fedot.subflot.match import match_units, ota_match, otp_match
 from fedot.subflot.ota import OTAResult, ota_aggregate
-from fedot.subflot.otp import OTPResult, otp_extract
-from fedot.subflot.positional import Contribution, positional_aggregate
+from fedot.subflot.otp import OTPResult, blend, otp_extract
+from fedot.subflot.positional import Contribution, history_view, positional_aggregate
 from fedot.subflot.sar import sar_penalty
 from fedot.subflot.submodels import (
     SliceResult,
     build_submodel,
+    permute_units,
     rolling_indices,
     rolling_slice,
     slice_model,
@@ -58,13 +59,16 @@ __all__ = [
     "OTPResult",
     "SliceResult",
     "SubmodelCost",
+    "blend",
     "build_submodel",
     "forward_macs",
+    "history_view",
     "match_units",
     "ota_aggregate",
     "ota_match",
     "otp_extract",
     "otp_match",
+    "permute_units",
     "positional_aggregate",
     "rolling_indices",
     "rolling_slice",

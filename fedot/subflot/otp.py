@@ -58,7 +58,7 @@ from fedot.fusion.spec import PermutationSpec, spec_for
 from fedot.subflot._common import check_compatible, check_fraction, check_rate, reference
 from fedot.subflot.submodels import static_slice, submodel_width
 
-__all__ = ["OTPResult", "otp_extract"]
+__all__ = ["OTPResult", "blend", "otp_extract"]
 
 
 @dataclass(frozen=True)

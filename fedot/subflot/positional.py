@@ -30,9 +30,9 @@ import torch
 from torch import Tensor
 
 from fedot.fusion.spec import PermutationSpec
-from fedot.subflot.submodels import _check_indices
+from fedot.subflot.submodels import _check_indices, slice_state
 
-__all__ = ["Contribution", "positional_aggregate"]
+__all__ = ["Contribution", "history_view", "positional_aggregate"]
 
 Contribution = tuple[Mapping[str, Tensor], Mapping[str, Tensor], float]
 """``(sub_state, indices, weight)``: a client's submodel state, its index sets, its weight."""
@@ -136,3 +136,55 @@ def positional_aggregate(
             mass.index_put_(index, torch.full_like(t, w), accumulate=True)
         out[key] = torch.where(mass > 0, acc / mass.clamp_min(torch.finfo(g.dtype).tiny), g)
     return out
+
+
+def history_view(
+    global_state: Mapping[str, Tensor],
+    history_state: Mapping[str, Tensor],
+    history_indices: Mapping[str, Tensor],
+    indices: Mapping[str, Tensor],
+    *,
+    spec: PermutationSpec,
+) -> dict[str, Tensor]:
+    r"""Return a client's last upload seen at the global units ``indices`` (to blend with).
+
+    The history (held at the global units ``history_indices``) is written into the global state —
+    every coordinate it held takes its value, the others keep the global value (
+    :func:`positional_aggregate` with one contribution) — and the result is sliced at ``indices``.
+    When ``indices == history_indices`` (HeteroFL: the same leading units every round) this is the
+    history itself; for FedRolex's rolling window the units the client did not hold last round
+    come from the global model. Blending the sent submodel with this view,
+    :math:`\alpha W_{\text{sent}} + (1 - \alpha) W_{\text{view}}`, is the personalisation step
+    SubFLOT's OTP ends with, applied at fixed positions.
+
+    Parameters
+    ----------
+    global_state : mapping of str to Tensor
+        The current global ``state_dict`` (not modified).
+    history_state : mapping of str to Tensor
+        The client's last uploaded submodel.
+    history_indices : mapping of str to Tensor
+        Global unit of every history unit, per group (as sent with it).
+    indices : mapping of str to Tensor
+        Global units of the submodel being sent now.
+    spec : PermutationSpec
+        Spec of the global architecture.
+
+    Returns
+    -------
+    dict of str to Tensor
+        A submodel state at ``indices``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from fedot.fusion.spec import PermutationSpec, linear_axes
+    >>> spec = PermutationSpec(axes=linear_axes("fc", "h", None), order=("h",))
+    >>> g = {"fc.weight": torch.zeros(3, 1), "fc.bias": torch.zeros(3)}
+    >>> h = {"fc.weight": torch.ones(2, 1), "fc.bias": torch.ones(2)}
+    >>> view = history_view(g, h, {"h": torch.tensor([0, 1])}, {"h": torch.tensor([1, 2])}, spec=spec)
+    >>> view["fc.bias"].tolist()
+    [1.0, 0.0]
+    """
+    lifted = positional_aggregate(global_state, [(history_state, history_indices, 1.0)], spec=spec)
+    return slice_state(lifted, spec, indices)

@@ -39,13 +39,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from fedot.fusion.spec import PermutationSpec, spec_for, take_axis
+from fedot.fusion.spec import PermutationSpec, permute, spec_for, take_axis
 from fedot.learning.models import build_model
 from fedot.subflot._common import check_rate
 
 __all__ = [
     "SliceResult",
     "build_submodel",
+    "permute_units",
     "rolling_indices",
     "rolling_slice",
     "slice_model",
@@ -413,3 +414,42 @@ def build_submodel(
     check_rate(rate)
     global_model = build_model(name, input_shape, num_outputs, hidden=hidden, seed=seed)
     return static_slice(global_model, rate).model
+
+
+def permute_units(
+    model: nn.Module, seed: int, *, spec: PermutationSpec | None = None
+) -> tuple[nn.Module, dict[str, Tensor]]:
+    r"""Reorder the units of every hidden group of ``model`` by seeded random permutations.
+
+    The result computes the same function as ``model`` (:func:`fedot.fusion.spec.permute`): only the
+    order of the hidden units changes. Used for the ``submodel.permute-clients`` stress setting, in
+    which every client keeps its model in its own unit order, unknown to the server.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The (sub)model (not modified).
+    seed : int
+        Seed of the permutations (``torch.Generator``); the same seed gives the same orders.
+    spec : PermutationSpec, optional
+        Default: :func:`fedot.fusion.spec.spec_for` ``(model)``.
+
+    Returns
+    -------
+    (torch.nn.Module, dict of str to Tensor)
+        The permuted copy and, per group, the permutation (unit ``j`` of the copy is unit
+        ``perm[j]`` of ``model``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> g = build_model("mlp", (5,), 3, hidden=8, seed=0)
+    >>> p, perms = permute_units(g, seed=1)
+    >>> x = torch.randn(2, 5)
+    >>> bool(torch.allclose(p(x), g(x), atol=1e-6)), sorted(perms["1"].tolist()) == list(range(8))
+    (True, True)
+    """
+    spec = spec_for(model, spec)
+    gen = torch.Generator().manual_seed(int(seed) % (2**63))
+    perms = {g: torch.randperm(n, generator=gen) for g, n in spec.sizes(model.state_dict()).items()}
+    return permute(model, perms, spec=spec), perms

@@ -154,3 +154,131 @@ def test_mixed_rates_with_a_client_that_skips_a_round(tmp_path: Path, monkeypatc
     assert sorted(res["rounds"][3]["accounting"]) == ["0", "1", "2", "3"]
     assert res["rounds"][3]["extraction"]["1"]["cold_start"] is False
     assert len(set(res["setup"]["rates"].values())) > 1  # mixed rates
+
+
+def _capture_train(monkeypatch, replies: dict | None = None  # type: ignore[no-untyped-def]
+                   ) -> list[tuple[int, int, dict, dict]]:
+    """Record (round, node, config, arrays) of every train message the server sends.
+
+    ``replies`` (optional) collects ``(round, node) -> arrays`` of the train replies.
+    """
+    from fedot.fl import inline
+
+    sent: list[tuple[int, int, dict, dict]] = []
+    original = inline.InlineGrid.send_and_receive
+
+    def tensors(record) -> dict:  # type: ignore[no-untyped-def]
+        return {k: torch.from_numpy(v.numpy()).clone() for k, v in record.items()}
+
+    def spy(self, messages, *args, **kwargs):  # type: ignore[no-untyped-def]
+        messages = list(messages)
+        rounds = {}
+        for m in messages:
+            if m.metadata.message_type == "train":
+                config = dict(m.content["config"])
+                rounds[m.metadata.dst_node_id] = int(config["server-round"])
+                sent.append((int(config["server-round"]), m.metadata.dst_node_id, config,
+                             tensors(m.content["arrays"])))
+        out = list(original(self, messages, *args, **kwargs))
+        if replies is not None:
+            for r in out:
+                node = r.metadata.src_node_id
+                if node in rounds and r.has_content():
+                    replies[(rounds[node], node)] = tensors(next(iter(r.content.array_records.values())))
+        return out
+
+    monkeypatch.setattr(inline.InlineGrid, "send_and_receive", spy)
+    return sent
+
+
+def test_subflot_default_is_the_papers_algorithm_with_data_size_ota_weights(tmp_path: Path) -> None:
+    # Prepare
+    _, _, defaults = load_apps()
+    cfg = load_run_config({**defaults, "scheme": "subflot"})
+    s = cfg.submodel
+    assert (s.map, s.method, s.lam, s.alpha, s.otp, s.sar, s.ota) == (
+        "barycentric", "exact", 1.0, 0.5, True, True, True)
+    # Execute
+    res = _run(tmp_path, "subflot")
+    # Assert: OTA averages with p_i = n_i / sum n (the clients' training examples)
+    examples = {pid: row["train-flops"] / (6 * row["macs"])  # 6 × MACs × examples × 1 epoch
+                for pid, row in res["rounds"][2]["accounting"].items()}
+    total = sum(examples.values())
+    weights = res["rounds"][2]["ota_weights"]
+    assert set(weights) == set(examples)
+    for pid, w in weights.items():
+        assert w == pytest.approx(examples[pid] / total, rel=1e-9), pid
+    assert len({round(w, 9) for w in weights.values()}) > 1  # unequal clients: not uniform
+    off = res["rounds"][2]["plan_off_identity"]
+    assert 0.0 <= off["otp"] <= 1.0 and 0.0 <= off["ota"] <= 1.0
+
+
+@pytest.mark.parametrize("scheme", ["heterofl", "fedrolex"])
+def test_personalise_blends_the_sent_slice_with_the_clients_history(tmp_path: Path, monkeypatch,
+                                                                     scheme: str) -> None:
+    # Prepare: alpha = 0 sends, at every unit the client held last round, its own last upload
+    uploads: dict = {}
+    sent = _capture_train(monkeypatch, uploads)
+    # Execute
+    _run(tmp_path / "p", scheme, **{"submodel.personalise": True, "submodel.alpha": 0.0,
+                                    "submodel.rates": "0.5", "rounds": 3})
+    # Assert (heterofl): the round-2 message is the round-1 upload, i.e. not the global slice
+    r2 = {node: arrays for rnd, node, _, arrays in sent if rnd == 2}
+    plain = _capture_train(monkeypatch)
+    _run(tmp_path / "q", scheme, **{"submodel.rates": "0.5", "rounds": 3})
+    q2 = {node: arrays for rnd, node, _, arrays in plain if rnd == 2}
+    assert set(r2) == set(q2)
+    for node in r2:
+        diff = max(float((r2[node][k] - q2[node][k]).abs().max()) for k in r2[node])
+        assert diff > 1e-4, "the blend changed nothing"
+    if scheme == "heterofl":  # same units every round: the message is exactly the last upload
+        for node in r2:
+            for k, v in uploads[(1, node)].items():
+                assert torch.equal(r2[node][k], v), (node, k)
+
+
+def test_personalise_with_alpha_one_is_the_plain_baseline(tmp_path: Path) -> None:
+    # Execute
+    a = _run(tmp_path / "a", "heterofl", **{"submodel.personalise": True, "submodel.alpha": 1.0})
+    b = _run(tmp_path / "b", "heterofl")
+    # Assert: bit for bit
+    x, y = _arrays(tmp_path / "a"), _arrays(tmp_path / "b")
+    for name in y:
+        assert torch.equal(x[name], y[name]), name
+    assert a["final"] == b["final"]
+
+
+def test_permuted_clients_are_permuted_once_and_ota_plans_find_it(tmp_path: Path, monkeypatch) -> None:
+    # Prepare: full width (rate 0), so OTA's plans are permutations
+    sent = _capture_train(monkeypatch)
+    over = {"submodel.rates": "0", "rounds": 2}
+    # Execute
+    permuted = _run(tmp_path / "perm", "subflot", **over, **{"submodel.permute-clients": True})
+    seeds = [(rnd, cfg.get("submodel.permute-seed")) for rnd, _, cfg, _ in sent]
+    plain = _run(tmp_path / "plain", "subflot", **over)
+    # Assert: a seed goes out in round 1 only, a different one per client
+    first = [v for rnd, v in seeds if rnd == 1]
+    assert len(first) == 4 and None not in first and len(set(first)) == 4
+    assert all(v is None for rnd, v in seeds if rnd == 2)
+    # round-1 uploads trained from one global model are aligned to it: plans near the identity
+    # without the permutation, far from it with (OTA undoes each client's order)
+    assert plain["rounds"][1]["plan_off_identity"]["ota"] < 0.2
+    assert permuted["rounds"][1]["plan_off_identity"]["ota"] > 0.8
+
+
+def test_subflot_at_rate_zero_is_fedavg_only_without_the_blend(tmp_path: Path) -> None:
+    # Execute: full width everywhere; SubFLOT with alpha = 1 (no history blend) and the default
+    over = {"submodel.rates": "0", "rounds": 3}
+    avg = _run(tmp_path / "avg", "fedavg", **{"fraction-evaluate": 0.0, "rounds": 3})
+    plain = _run(tmp_path / "a1", "subflot", **over, **{"submodel.alpha": 1.0})
+    blended = _run(tmp_path / "a05", "subflot", **over)
+    # Assert: with identity plans and no blend, OTA's data-size average is FedAvg's; the default
+    # alpha = 0.5 makes SubFLOT a personalised method, not FedAvg
+    assert all(e["plan_off_identity"]["ota"] == 0.0 for e in plain["rounds"][1:])
+    ref = _arrays(tmp_path / "avg")
+    a1, a05 = _arrays(tmp_path / "a1"), _arrays(tmp_path / "a05")
+    for name in ref:
+        torch.testing.assert_close(a1[name], ref[name], rtol=1e-5, atol=1e-6)
+    assert max(float((a05[k] - ref[k]).abs().max()) for k in ref) > 1e-3
+    assert plain["final"]["accuracy"] == pytest.approx(avg["final"]["accuracy"], abs=1e-9)
+    assert blended["final"]["accuracy"] != plain["final"]["accuracy"]

@@ -159,6 +159,14 @@ def test_fedavot_inline_end_to_end(tmp_path: Path, availability: str) -> None:
         assert res["rounds"][-1]["aggregation"]["n_iter"] >= 0
     else:
         assert "feasible" in res["setup"]["fedavot"]
+    if availability == "restricted":
+        # group-level infeasible: every user alone fits (singleton nu = 0), a group does not;
+        # setup.fedavot leads with max-flow's unmatched mass and names the worst Hall set
+        setup = res["setup"]["fedavot"]
+        assert list(setup)[:3] == ["unmatched_mass", "hall_violator", "hall_deficiency"]
+        assert setup["infeasible_mass"] == 0.0 and setup["unmatched_mass"] > 0.05
+        assert len(setup["hall_violator"]) >= 2
+        assert setup["hall_deficiency"] == pytest.approx(setup["unmatched_mass"], abs=1e-9)
 
 
 def test_min_variance_plan_is_unbiased_in_model_space_and_no_noisier() -> None:

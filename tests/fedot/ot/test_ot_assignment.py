@@ -67,7 +67,24 @@ def test_rectangular_plan_has_the_requested_marginals() -> None:
     np.testing.assert_allclose(res.plan.sum(1), np.full(7, 1 / 7), atol=1e-15)
     np.testing.assert_allclose(res.plan.sum(0), np.full(3, 1 / 3), atol=1e-15)
     assert res.marginal_error < 1e-14
-    assert math.isnan(res.off_identity)
+    # off_identity: the diagonal mass against the most it can hold, sum_k min(1/7, 1/3) = 3/7
+    diag = float(np.trace(res.plan[:3, :3]))
+    assert res.off_identity == pytest.approx(1 - diag / (3 / 7), abs=1e-12)
+    assert 0.0 <= res.off_identity <= 1.0
+
+
+def test_rectangular_off_identity_is_zero_for_a_leading_slice_plan() -> None:
+    # Prepare: 4 units onto 2; unit k < 2 is free to stay, every other pair costs 1
+    cost = np.ones((4, 2))
+    cost[0, 0] = cost[1, 1] = 0.0
+    # Execute
+    res = transport_plan(cost)
+    # Assert: the units 0 and 1 send all their mass (1/4) to their own index: nothing off it
+    assert res.plan[0, 0] == pytest.approx(0.25) and res.plan[1, 1] == pytest.approx(0.25)
+    assert res.off_identity == pytest.approx(0.0, abs=1e-12)
+    # and the reversed order puts every unit's mass elsewhere
+    flipped = transport_plan(cost[:, ::-1].copy())
+    assert flipped.off_identity == pytest.approx(1.0, abs=1e-12)
 
 
 def test_non_uniform_marginals_hand_case() -> None:

@@ -120,7 +120,8 @@ def test_infeasible_hand_instance() -> None:
     # subset 1 is split 2:1 between users 1 and 2: p_hat = (1/2, 1/3, 1/6), ||p - p_hat||_1 = 0.4.
     p, q, subsets = np.array([0.7, 0.2, 0.1]), np.array([0.5, 0.5]), [[0, 1], [1, 2]]
     # Execute
-    with pytest.warns(MaskedSinkhornWarning, match="masked_feasibility"):
+    with pytest.warns(MaskedSinkhornWarning,
+                      match=r"leaves 0\.2000 of p unmatched.*user\(s\) \{0\} carry 0\.2000"):
         res = masked_sinkhorn(p, q, subsets, max_iter=2000)
     feas = masked_feasibility(p, q, subsets)
     # Assert
@@ -188,3 +189,22 @@ def test_underflowing_column_stops_and_falls_back() -> None:
     np.testing.assert_allclose(res.weights[1], [0.5, 0.5])
     np.testing.assert_allclose(res.weights[0], [0.5, 0.5])
     assert all(np.all(np.isfinite(w)) for w in res.weights)
+
+
+def test_group_infeasible_warning_leads_with_unmatched_mass_and_names_the_group() -> None:
+    # Prepare: every user alone fits (pi = (0.5, 0.5, 0.5) >= p), so the singleton bound nu = 0,
+    # but users {0, 1} (p = 0.6) only ever appear in subset 0 (q = 0.5): 0.1 of p is unmatched
+    p, q, subsets = np.array([0.3, 0.3, 0.4]), np.array([0.5, 0.5]), [[0, 1], [2]]
+    # Execute
+    with pytest.warns(MaskedSinkhornWarning) as record:
+        res = masked_sinkhorn(p, q, subsets, max_iter=500)
+    feas = masked_feasibility(p, q, subsets)
+    # Assert
+    assert res.infeasible_mass == 0.0 and not res.converged
+    message = str(record[0].message)
+    assert message.index("unmatched") < message.index("nu =")  # the max-flow figure comes first
+    assert "leaves 0.1000 of p unmatched" in message and "user(s) {0, 1}" in message
+    assert feas.unmatched_mass == pytest.approx(0.1, abs=1e-12)
+    assert feas.hall_violator == (0, 1)
+    assert feas.hall_deficiency == pytest.approx(0.1, abs=1e-12)
+    assert feas.describe().startswith("max-flow leaves 0.1000 of p unmatched")

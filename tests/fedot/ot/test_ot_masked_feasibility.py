@@ -50,6 +50,11 @@ def _lp_max_flow(p: np.ndarray, q: np.ndarray, subsets: list[np.ndarray]) -> flo
     return float(-res.fun)
 
 
+def _deficiency(p: np.ndarray, q: np.ndarray, subsets: list[np.ndarray], users: tuple) -> float:
+    touched = [j for j, s in enumerate(subsets) if set(np.asarray(s).tolist()) & set(users)]
+    return float(p[list(users)].sum() - q[touched].sum())
+
+
 def test_hand_computed_max_flow() -> None:
     # Prepare: subset 0 = {0, 1} can absorb 0.5 of user 0's 0.7; users 1, 2 fit into subset 1
     p, q, subsets = np.array([0.7, 0.2, 0.1]), np.array([0.5, 0.5]), [[0, 1], [1, 2]]
@@ -62,6 +67,7 @@ def test_hand_computed_max_flow() -> None:
     assert res.infeasible_mass == pytest.approx(0.7)
     np.testing.assert_allclose(res.inclusion, [0.5, 1.0, 0.5])
     assert hall_violations(p, q, subsets) == [(0,)]
+    assert res.hall_violator == (0,) and res.hall_deficiency == pytest.approx(0.2, abs=1e-12)
 
 
 def test_hall_lower_bound_shows_up_through_the_complement() -> None:
@@ -81,6 +87,13 @@ def test_feasibility_agrees_with_hall_and_lp_on_random_instances() -> None:
         violations = hall_violations(p, q, subsets)
         assert res.feasible == (violations == []), seed
         assert violations == _naive_hall(p, q, subsets, 1e-12), seed
+        if not res.feasible:  # the min-cut set is a worst violator: deficiency = unmatched mass
+            assert res.hall_violator in violations, seed
+            assert res.hall_deficiency == pytest.approx(res.unmatched_mass, abs=1e-9), seed
+            worst = max(_deficiency(p, q, subsets, users) for users in violations)
+            assert res.hall_deficiency * p.sum() == pytest.approx(worst, abs=1e-9), seed
+        else:
+            assert res.hall_violator == () and res.hall_deficiency == 0.0, seed
         if seed % 4 == 1:
             assert res.matchable_mass == pytest.approx(_lp_max_flow(p, q, subsets), abs=1e-9), seed
         outcomes.append(res.feasible)
@@ -116,6 +129,7 @@ def test_large_instance_runs_and_detects_an_unservable_user() -> None:
     # Assert
     assert ok.feasible and ok.unmatched_mass <= 1e-10
     assert not ko.feasible and ko.unmatched_mass == pytest.approx(0.01, abs=1e-9)
+    assert n - 1 in ko.hall_violator and ko.hall_deficiency == pytest.approx(0.01, abs=1e-9)
     assert ko.infeasible_mass == pytest.approx(0.01)
 
 

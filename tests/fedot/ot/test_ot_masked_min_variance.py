@@ -130,7 +130,7 @@ def test_infeasible_uses_ipfp_p_hat_and_says_so() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", MaskedSinkhornWarning)
         ipfp = masked_sinkhorn(p, q, subsets)
-    with pytest.warns(MaskedSinkhornWarning, match="unmatchable.*p_hat"):
+    with pytest.warns(MaskedSinkhornWarning, match="unmatched.*p_hat"):
         mv = masked_min_variance(p, q, subsets)
     np.testing.assert_allclose(np.asarray(mv.p_hat), np.asarray(ipfp.p_hat), atol=1e-9)
     assert mv.row_error == pytest.approx(ipfp.row_error, abs=1e-9)

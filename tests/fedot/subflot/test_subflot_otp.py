@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from subflot_helpers import MODELS, batch, duplicated_pair, gen, mlp, perturb, random_perms, randomize_bn
@@ -105,7 +103,7 @@ def test_plan_marginals_are_uniform_and_every_client_unit_gets_mass(kind: str, r
         assert d.marginal_error < 1e-9 and d.converged and d.cost >= 0
         assert d.n_model == sizes[d.group] and d.n_target == widths[d.group]
         assert d.method == ("lsa" if rate == 0 else "emd")
-        assert math.isnan(d.off_identity) == (rate > 0)
+        assert 0.0 <= d.off_identity <= 1.0
 
 
 def _two_to_one() -> tuple[nn.Module, nn.Module]:
@@ -237,3 +235,43 @@ def test_residual_models_with_explicit_specs(kind: str) -> None:
     with torch.no_grad():
         assert torch.allclose(res.model.eval()(x), global_model(x), atol=1e-5)
         assert half.eval()(x).shape == (x.shape[0], 3)
+
+
+def _three_unit_net(rows: list[tuple[float, float]], out: list[float]) -> nn.Sequential:
+    net = nn.Sequential(nn.Linear(1, len(rows)), nn.ReLU(), nn.Linear(len(rows), 1)).double()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[w] for w, _ in rows], dtype=torch.float64))
+        net[0].bias.copy_(torch.tensor([b for _, b in rows], dtype=torch.float64))
+        net[2].weight.copy_(torch.tensor([out], dtype=torch.float64))
+        net[2].bias.zero_()
+    return net
+
+
+def test_default_plan_is_exact_ot_on_euclidean_costs_hand_case() -> None:
+    # Prepare: 3 global units (weight, bias) = (1,-2), (3,0), (3,2); a history of 2 units (1,-2),
+    # (2,-3). Costs |g_j - h_k|_2 = [[0, √2], [√8, √10], [√20, √26]]; marginals 1/3 and 1/2.
+    glob = _three_unit_net([(1.0, -2.0), (3.0, 0.0), (3.0, 2.0)], [1.0, 2.0, 4.0])
+    hist = _three_unit_net([(1.0, -2.0), (2.0, -3.0)], [0.0, 0.0])
+    # Execute: the paper's OTP (exact, uniform marginals, Euclidean), no blend
+    res = otp_extract(glob, hist, 1 / 3, alpha=1.0)
+    # Assert: by hand, h0 takes all of g0 (free) and needs 1/6 more, h1 takes all of g1, and g2
+    # is split 1/6 / 1/6. Cost 1/3·√10 + 1/6·(√20 + √26) = 2.649; the plan that is optimal for
+    # squared costs ([[1, 1], [0, 2], [2, 0]] / 6) costs 1/6·√2 + 1/3·√10 + 1/3·√20 = 2.781 here.
+    (plan,) = res.plans.values()
+    expected = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64) / 6
+    torch.testing.assert_close(plan, expected, atol=1e-12, rtol=0)
+    torch.testing.assert_close(plan.sum(1), torch.full((3,), 1 / 3, dtype=torch.float64))
+    torch.testing.assert_close(plan.sum(0), torch.full((2,), 1 / 2, dtype=torch.float64))
+    cost = (10**0.5) / 3 + (20**0.5 + 26**0.5) / 6
+    assert res.diagnostics[0].cost == pytest.approx(cost, abs=1e-12)
+    # Barycentric maps: client rows average their global units, diag(2)·Tᵀ·[W|b]:
+    # unit 0 = 2/3·g0 + 1/3·g2 = (5/3, -2/3), unit 1 = 2/3·g1 + 1/3·g2 = (3, 2/3);
+    # the next layer sums, v·diag(3)·T: (1 + 4/2, 2 + 4/2) = (3, 4).
+    sub = res.model
+    torch.testing.assert_close(sub[0].weight.reshape(-1),
+                               torch.tensor([5 / 3, 3.0], dtype=torch.float64))
+    torch.testing.assert_close(sub[0].bias, torch.tensor([-2 / 3, 2 / 3], dtype=torch.float64))
+    torch.testing.assert_close(sub[2].weight.reshape(-1), torch.tensor([3.0, 4.0],
+                                                                       dtype=torch.float64))
+    # off_identity: diagonal mass 1/3 + 1/3 of the most it can hold (2 × min(1/3, 1/2)) → 0
+    assert res.diagnostics[0].off_identity == pytest.approx(0.0, abs=1e-12)
