@@ -154,6 +154,10 @@ def optimum_of_fp(cfg: Any, importance: np.ndarray) -> dict[str, Any]:
     return out
 
 
+#: F_p* at or below this: separable training data (infimum 0, not attained); gaps are undefined.
+SEPARABLE_BELOW = 1e-6
+
+
 def optimum_report(summary: dict[str, Any], out_dir: Path) -> Path:
     """Every arm's final ``loss_p`` against the true optimum :math:`F_p^*` of its seed and importance.
 
@@ -178,7 +182,9 @@ def optimum_report(summary: dict[str, Any], out_dir: Path) -> Path:
                 cache[key] = optimum_of_fp(cfg, importance)
             loss = last_evaluate(res, "loss_p")
             losses.append(loss)
-            gaps.append(loss / cache[key]["value"] - 1.0)
+            optimum = cache[key]["value"]
+            # A (near-)zero infimum: separable training data, no finite minimiser; no ratio.
+            gaps.append(loss / optimum - 1.0 if optimum > SEPARABLE_BELOW else float("nan"))
             rounds.append(int(cfg.rounds))
         rows[label] = {"rounds": sorted(set(rounds)), "loss_p": losses, "gap": gaps}
     optima = sorted({(k[0], v["value"], v["method"]) for k, v in cache.items()})
@@ -187,12 +193,18 @@ def optimum_report(summary: dict[str, Any], out_dir: Path) -> Path:
              "seed, mean ± std over seeds.", "",
              "| arm | rounds | final loss_p | gap to F_p* |", "|---|---|---|---|"]
     for label, r in rows.items():
+        gap = np.array(r["gap"])
         lines.append(f"| {label} | {', '.join(map(str, r['rounds']))} | "
                      f"{_mean_std_text(np.array(r['loss_p']), 4)} | "
-                     f"{_pct(np.array(r['gap']))} |")
-    lines += ["", "F_p* per seed: " + "; ".join(f"seed {s}: {v:.5f} ({m})" for s, v, m in optima)]
+                     f"{'–' if np.isnan(gap).any() else _pct(gap)} |")
+    lines += ["", "F_p* per seed: " + "; ".join(f"seed {s}: {v:.3g} ({m})" for s, v, m in optima)]
+    if any(v <= SEPARABLE_BELOW for _, v, _ in optima):
+        lines += ["", f"An optimum at or below {SEPARABLE_BELOW:g} means the clients' training data "
+                  "are linearly separable: inf F_p = 0 is not attained (the minimiser is at "
+                  "infinity), so no gap is reported (–)."]
+    arms = {k: {**v, "gap": [None if np.isnan(g) else g for g in v["gap"]]} for k, v in rows.items()}
     (out_dir / "optimum.json").write_text(json.dumps(
-        {"arms": rows, "optima": [{"seed": s, "value": v, "method": m} for s, v, m in optima]},
+        {"arms": arms, "optima": [{"seed": s, "value": v, "method": m} for s, v, m in optima]},
         indent=2) + "\n")
     path = out_dir / "optimum.md"
     path.write_text("\n".join(lines) + "\n")
