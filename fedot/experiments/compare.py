@@ -18,7 +18,7 @@ import numpy as np
 
 from fedot.fl.results import read_results
 
-__all__ = ["Arm", "RunFn", "compare", "summarise"]
+__all__ = ["Arm", "RunFn", "compare", "format_stat", "summarise"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,10 +165,16 @@ def summarise(
     return {"title": title, "seeds": seeds, "metrics": metrics, "results": table}
 
 
-def _fmt(stat: Mapping[str, float] | None, digits: int = 4) -> str:
+def format_stat(stat: Mapping[str, float] | None, digits: int = 4) -> str:
+    """``mean ± std`` of a :func:`summarise` entry; the mean alone from one seed (no spread)."""
     if not stat:
         return "–"
+    if stat.get("n", 2) < 2:
+        return f"{stat['mean']:.{digits}f}"
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+_fmt = format_stat
 
 
 def markdown_table(summary: Mapping[str, Any]) -> str:
@@ -179,7 +185,8 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     lines = [
         f"# {summary['title']}",
         "",
-        f"Seeds: {summary['seeds']} (mean ± sample std over seeds; "
+        f"Seeds: {summary['seeds']} ("
+        + ("mean ± sample std over seeds; " if len(summary["seeds"]) > 1 else "one seed: no spread; ")
         + ", ".join(server) + " from the server's evaluation after the last round"
         + ("; loss_p / accuracy_p: p-weighted client objective / accuracy" if extra else "") + ")",
         "",

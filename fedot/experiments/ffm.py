@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fedot.experiments.compare import Arm
+from fedot.experiments.compare import Arm, format_stat
 from fedot.experiments.registry import Experiment, register
 
 __all__ = ["SimulatedRun", "ffm_report"]
@@ -129,7 +129,7 @@ def _digits_arms() -> list[Arm]:
 
 
 def _fmt(stat: Mapping[str, float] | None) -> str:
-    return "–" if not stat else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+    return format_stat(stat, 3)
 
 
 def ffm_report(summary: dict[str, Any], out_dir: Path) -> None:

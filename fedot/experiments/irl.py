@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fedot.experiments.compare import Arm
+from fedot.experiments.compare import Arm, format_stat
 from fedot.experiments.registry import Experiment, register
 
 __all__ = ["GRID_SETTINGS", "GYM_SETTINGS", "irl_report"]
@@ -69,7 +69,7 @@ def _grid_arms() -> list[Arm]:
 
 
 def _fmt(stat: Mapping[str, float] | None) -> str:
-    return "–" if not stat else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+    return format_stat(stat, 3)
 
 
 def irl_report(summary: dict[str, Any], out_dir: Path) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from fedot.experiments.compare import Arm
+from fedot.experiments.compare import Arm, format_stat
 from fedot.experiments.registry import Experiment, register
 
 __all__ = ["subflot_report"]
@@ -157,7 +157,7 @@ def _plot_plans(plans: Mapping[str, Mapping[int, tuple[float, float]]], path: Pa
 
 
 def _fmt(stat: Mapping[str, float] | None) -> str:
-    return "–" if not stat else f"{stat['mean']:.3f} ± {stat['std']:.3f}"
+    return format_stat(stat, 3)
 
 
 def subflot_report(summary: dict[str, Any], out_dir: Path) -> None:
