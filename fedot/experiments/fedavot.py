@@ -56,8 +56,8 @@ def _arms(full_rounds: int, full_every: int) -> tuple[Arm, ...]:
     return tuple(arms)
 
 
-def _client_train_sets(cfg: Any) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Every client's local training split, exactly as its ClientApp builds it."""
+def _client_train_sets(cfg: Any) -> tuple[Any, list[tuple[np.ndarray, np.ndarray]]]:
+    """Return the dataset and every client's local training split, exactly as its ClientApp builds it."""
     from fedot.data.federated import client_split
     from fedot.fl.task import federated_data
 
@@ -67,7 +67,7 @@ def _client_train_sets(cfg: Any) -> list[tuple[np.ndarray, np.ndarray]]:
         data = client_split(dataset, idx, partition_id=pid,
                             local_test_fraction=cfg.data.local_test_fraction, seed=cfg.seed)
         sets.append((np.asarray(data.train.x), np.asarray(data.train.y)))
-    return sets
+    return dataset, sets
 
 
 def optimum_of_fp(cfg: Any, importance: np.ndarray) -> dict[str, Any]:
@@ -89,12 +89,11 @@ def optimum_of_fp(cfg: Any, importance: np.ndarray) -> dict[str, Any]:
     """
     import torch
 
-    from fedot.fl.task import federated_data, global_model
+    from fedot.fl.task import global_model
     from fedot.learning import evaluate
 
-    sets = _client_train_sets(cfg)
+    dataset, sets = _client_train_sets(cfg)
     p = np.asarray(importance, dtype=np.float64)
-    dataset, _ = federated_data(cfg, cfg.clients)
     model = global_model(cfg, dataset).double()
     linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     if len(linear) != 1:

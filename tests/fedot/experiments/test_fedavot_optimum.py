@@ -26,7 +26,7 @@ def test_linreg_optimum_matches_weighted_lstsq_and_is_a_minimum() -> None:
     cfg = _cfg(dataset="synthetic-regression", **{"model.name": "linear",
                                                    "partition.kind": "natural"})
     p = np.random.default_rng(0).dirichlet(np.ones(8))
-    sets = _client_train_sets(cfg)
+    _, sets = _client_train_sets(cfg)
     # Execute
     res = optimum_of_fp(cfg, p)
     # Assert: numpy's least squares on rows scaled by sqrt(p_i / n_i) gives the same minimum
@@ -52,7 +52,7 @@ def test_logreg_optimum_has_zero_gradient_and_beats_gradient_descent() -> None:
     cfg = _cfg(dataset="wine", **{"model.name": "logreg", "partition.kind": "dirichlet",
                                      "partition.alpha": 0.3, "partition.min-size": 3})
     p = np.random.default_rng(2).dirichlet(np.ones(8))
-    sets = _client_train_sets(cfg)
+    _, sets = _client_train_sets(cfg)
     # Execute
     res = optimum_of_fp(cfg, p)
     # Assert: converged (tiny gradient); 2,000 full-batch GD steps from zero end above it
