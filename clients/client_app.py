@@ -13,11 +13,12 @@ from types import ModuleType
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from clients import classifier, ffm, maxent_irl, submodel
 from fedot.fl import keys
 from fedot.fl.client import describe, fault_before, inject_fault
 from fedot.fl.submodel import NODE_RATE_KEY
 from fedot.fl.task import client_env, validated_config
+
+from . import classifier, ffm, maxent_irl, submodel
 
 #: scheme → module with ``train(msg, context)`` and ``evaluate(msg, context)`` handlers.
 TASKS: dict[str, ModuleType] = {

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -37,6 +37,7 @@ __all__ = [
     "flatten",
     "load_run_config",
     "parse_value",
+    "section",
     "unflatten",
 ]
 
@@ -669,6 +670,60 @@ greater than or equal to 1
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors()]
         raise ConfigError("invalid run config: " + "; ".join(lines)) from None
+
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def section(model: type[SectionT], value: SectionT | Mapping[str, Any] | None, name: str) -> SectionT:
+    """Validate one config section given as keyword arguments (library use of the strategies).
+
+    Parameters
+    ----------
+    model : type
+        The section's model, e.g. :class:`FedAVOTConfig`.
+    value : model instance, mapping or None
+        An instance (returned as is), a mapping of its keys — run-config spelling
+        (``{"max-iter": 500}``) or Python spelling (``{"max_iter": 500}``) — or None for the
+        defaults.
+    name : str
+        The section's run-config name (``"fedavot"``), used in error messages.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``name.key``, the value and what is allowed (unknown keys list the allowed ones).
+
+    Examples
+    --------
+    >>> section(FedAVOTConfig, {"max-iter": 500}, "fedavot").max_iter
+    500
+    >>> section(FedAVOTConfig, {"plan": "exact"}, "fedavot")
+    Traceback (most recent call last):
+    ...
+    fedot.config.ConfigError: invalid fedavot settings: config key 'fedavot.plan' = 'exact': \
+Input should be 'ipfp' or 'min-variance'
+    """
+    if value is None:
+        return model()
+    if isinstance(value, model):
+        return value
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} settings must be a {model.__name__} or a mapping of its keys, "
+                          f"got {type(value).__name__}")
+    try:
+        return model.model_validate(dict(value))
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            key = ".".join([name, *(str(p) for p in error["loc"])])
+            if error["type"] == "extra_forbidden":
+                allowed = ", ".join(_allowed_keys(model, prefix=f"{name}."))
+                lines.append(f"unknown config key {key!r}; allowed keys: {allowed}")
+            else:
+                msg = str(error["msg"]).removeprefix("Value error, ")
+                lines.append(f"config key {key!r} = {error.get('input')!r}: {msg}")
+        raise ConfigError(f"invalid {name} settings: " + "; ".join(lines)) from None
 
 
 def parse_value(text: str) -> Any:

@@ -1,6 +1,9 @@
 """Flower strategies of fedot, one class per file, and the ServerApp (``server_app.py``).
 
-``STRATEGIES`` maps each run-config ``scheme`` to its strategy class.
+``STRATEGIES`` maps each run-config ``scheme`` to its strategy class. Installed, this package is
+``fedot.strategies`` (``from fedot.strategies import FedAVOT``: docs/library.md); in a source
+checkout it is also the top-level ``strategies`` the Flower app names in ``pyproject.toml``.
+Imports inside it are relative, so both names work.
 
 Everything here is imported on first use (PEP 562 module ``__getattr__``): ``flwr run`` validates
 the app's ``strategies.server_app:app`` reference with ``importlib.util.find_spec``, which executes
@@ -15,35 +18,36 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fedot.fl.strategy import FedotStrategy
-    from strategies.fedavg import FedAvg
-    from strategies.fedavg_full import FedAvgFull
-    from strategies.fedavg_k import FedAvgK
-    from strategies.fedavg_subset import FedAvgSubset
-    from strategies.fedavot import FedAVOT
-    from strategies.fedrolex import FedRolex
-    from strategies.ffm import FederatedFlowMatching
-    from strategies.heterofl import HeteroFL
-    from strategies.irl_average import RewardAveragingIRL
-    from strategies.irl_barycenter import WassersteinBarycenterIRL
-    from strategies.otfusion import OTFusion
-    from strategies.subflot import SubFLOT
+
+    from .fedavg import FedAvg
+    from .fedavg_full import FedAvgFull
+    from .fedavg_k import FedAvgK
+    from .fedavg_subset import FedAvgSubset
+    from .fedavot import FedAVOT
+    from .fedrolex import FedRolex
+    from .ffm import FederatedFlowMatching
+    from .heterofl import HeteroFL
+    from .irl_average import RewardAveragingIRL
+    from .irl_barycenter import WassersteinBarycenterIRL
+    from .otfusion import OTFusion
+    from .subflot import SubFLOT
 
     STRATEGIES: dict[str, type[FedotStrategy]]
 
-#: Class name → module, in registry order.
+#: Class name → module (relative: the wheel installs this package as ``fedot.strategies``).
 _CLASSES: dict[str, str] = {
-    "FedAvg": "strategies.fedavg",
-    "FedAVOT": "strategies.fedavot",
-    "FedAvgSubset": "strategies.fedavg_subset",
-    "FedAvgK": "strategies.fedavg_k",
-    "FedAvgFull": "strategies.fedavg_full",
-    "WassersteinBarycenterIRL": "strategies.irl_barycenter",
-    "RewardAveragingIRL": "strategies.irl_average",
-    "FederatedFlowMatching": "strategies.ffm",
-    "OTFusion": "strategies.otfusion",
-    "SubFLOT": "strategies.subflot",
-    "HeteroFL": "strategies.heterofl",
-    "FedRolex": "strategies.fedrolex",
+    "FedAvg": ".fedavg",
+    "FedAVOT": ".fedavot",
+    "FedAvgSubset": ".fedavg_subset",
+    "FedAvgK": ".fedavg_k",
+    "FedAvgFull": ".fedavg_full",
+    "WassersteinBarycenterIRL": ".irl_barycenter",
+    "RewardAveragingIRL": ".irl_average",
+    "FederatedFlowMatching": ".ffm",
+    "OTFusion": ".otfusion",
+    "SubFLOT": ".subflot",
+    "HeteroFL": ".heterofl",
+    "FedRolex": ".fedrolex",
 }
 
 __all__ = [
@@ -65,7 +69,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _CLASSES:
-        return getattr(importlib.import_module(_CLASSES[name]), name)
+        return getattr(importlib.import_module(_CLASSES[name], __name__), name)
     if name == "STRATEGIES":
         registry = {cls.scheme: cls for cls in (__getattr__(n) for n in _CLASSES)}
         globals()["STRATEGIES"] = registry

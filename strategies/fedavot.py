@@ -29,13 +29,14 @@ least second moment Σ_j q_j Σ_i Y_ij² (:func:`fedot.ot.masked_min_variance`);
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from logging import WARNING
 from typing import Any, ClassVar
 
 import numpy as np
 from flwr.common import log
 
-from fedot.config import FedAVOTConfig, RunConfig
+from fedot.config import FedAVOTConfig, RunConfig, section
 from fedot.fl.participation import PartialParticipation
 from fedot.ot import masked_feasibility, masked_min_variance, masked_sinkhorn
 
@@ -47,17 +48,32 @@ class FedAVOT(PartialParticipation):
 
     Parameters
     ----------
-    fedavot : FedAVOTConfig
-        Solver tolerance, iteration cap and κ.
+    fedavot : FedAVOTConfig, mapping or None
+        Plan, solver tolerance, iteration cap and κ (``fedavot.*`` keys; None: the defaults).
     **kwargs
-        Passed to :class:`~fedot.fl.participation.PartialParticipation`.
+        Passed to :class:`~fedot.fl.participation.PartialParticipation`: ``importance`` and
+        ``availability`` (given directly or as kinds), ``participation``, ``partitions``, ...
+
+    Examples
+    --------
+    In any Flower ServerApp, with any ClientApp that replies with ``"arrays"`` and
+    ``"metrics"`` (``num-examples``) — docs/library.md:
+
+    >>> from fedot.availability import WithReplacementDrop
+    >>> strategy = FedAVOT(importance=[0.4, 0.3, 0.2, 0.1],
+    ...                    availability=WithReplacementDrop([1, 1, 1, 1], k=2),
+    ...                    partitions="node-order")
+    >>> strategy.configure_clients([0, 0, 0, 0])  # what discovery does with 4 nodes
+    >>> strategy.log.setup["fedavot"]["feasible"]
+    True
     """
 
     scheme: ClassVar[str] = "fedavot"
 
-    def __init__(self, *, fedavot: FedAVOTConfig, **kwargs: Any) -> None:
+    def __init__(self, *, fedavot: FedAVOTConfig | Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.fedavot = fedavot
+        self.fedavot = section(FedAVOTConfig, fedavot, "fedavot")
         self.columns: dict[frozenset[int], dict[int, float]] = {}
 
     @classmethod

@@ -24,7 +24,7 @@ exact plans are solved on the CPU from the cost computed on the device.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -32,7 +32,7 @@ import torch
 from flwr.app import ArrayRecord, ConfigRecord, Message, RecordDict
 from flwr.serverapp import Grid
 
-from fedot.config import FusionConfig, RunConfig
+from fedot.config import FusionConfig, RunConfig, section
 from fedot.fl.strategy import FedotStrategy
 from fedot.fl.task import ServerTask, derive_seed, federated_data, global_model, load_arrays, to_arrays
 from fedot.fusion import derive_spec, fuse_detailed, fuse_sae
@@ -43,17 +43,40 @@ __all__ = ["OTFusion"]
 
 
 class OTFusion(FedotStrategy):
-    """Align every client model to the global model, then average; see the module docstring."""
+    """Align every client model to the global model, then average; see the module docstring.
+
+    Parameters
+    ----------
+    fusion : FusionConfig, mapping or None
+        ``fusion.*`` settings (metric, plan method, regularisation, probe, SAE basis).
+    model : torch.nn.Module, optional
+        Library use: the architecture of the global model (its weights are not used; each
+        round's global arrays are loaded into a copy). fedot's ServerApp sets it from the run
+        config in :meth:`server_task`.
+    probe : torch.Tensor, optional
+        Library use: inputs for ``fusion.metric = "activations"`` and the SAE basis (e.g. a
+        held-out batch the server owns); required by those settings.
+    device : str or torch.device
+        Where the server aligns (``"cpu"``, ``"cuda"``, ...).
+    **kwargs
+        Passed to :class:`~fedot.fl.strategy.FedotStrategy`.
+    """
 
     scheme: ClassVar[str] = "otfusion"
     linear_aggregation: ClassVar[bool] = False
 
-    def __init__(self, *, fusion: FusionConfig, **kwargs: Any) -> None:
+    def __init__(self, *, fusion: FusionConfig | Mapping[str, Any] | None = None,
+                 model: torch.nn.Module | None = None, probe: torch.Tensor | None = None,
+                 device: str | torch.device = "cpu", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.fusion = fusion
-        self.template: torch.nn.Module | None = None
-        self.probe: torch.Tensor | None = None
-        self.device = torch.device("cpu")
+        self.fusion = section(FusionConfig, fusion, "fusion")
+        self.device = torch.device(device)
+        self.template = None if model is None else copy.deepcopy(model).to(self.device)
+        self.probe = None if probe is None else torch.as_tensor(probe).to(self.device)
+        needs_probe = self.fusion.metric == "activations" or self.fusion.basis == "sae"
+        if model is not None and needs_probe and probe is None:
+            raise ValueError(f"fusion.metric={self.fusion.metric!r}, fusion.basis="
+                             f"{self.fusion.basis!r} align on activations: pass probe=<inputs>")
         self._broadcast: ArrayRecord | None = None
 
     @classmethod
@@ -91,7 +114,10 @@ class OTFusion(FedotStrategy):
         self, server_round: int, contents: list[RecordDict], weights: list[float]
     ) -> tuple[ArrayRecord, dict[str, Any]]:
         """Align the replies' models to the broadcast global model and average them."""
-        assert self.template is not None and self._broadcast is not None
+        if self.template is None:
+            raise RuntimeError("OTFusion needs the model architecture: pass model=<torch module> "
+                               "(library use) or run it through fedot's ServerApp")
+        assert self._broadcast is not None
         f = self.fusion
         models = [load_arrays(copy.deepcopy(self.template), next(iter(c.array_records.values())))
                   for c in contents]

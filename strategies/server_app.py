@@ -10,7 +10,8 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedot.fl.server import run_server
-from strategies import STRATEGIES
+
+from . import STRATEGIES
 
 app = ServerApp()
 

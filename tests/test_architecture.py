@@ -50,7 +50,7 @@ FLOWER = ("flwr", "ray", "grpc")
         (("fedot", "envs"), (*FLOWER, "torch", "pydantic", "fedot.fl", "fedot.config",
                              "fedot.learning")),
         (("fedot", "config.py"), (*FLOWER, "torch")),
-        (("fedot",), ("strategies", "clients")),
+        (("fedot",), ("strategies", "clients", "fedot.strategies", "fedot.clients")),
         (("strategies",), ("clients",)),
         (("clients",), ("strategies",)),
     ],

@@ -6,14 +6,16 @@ import time
 from collections.abc import Mapping
 
 import numpy as np
-from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+from flwr.app import Array, ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
 from pydantic import ValidationError
 
 from fedot.config import ConfigError, FaultConfig, LocalConfig, unflatten
 from fedot.fl import keys
-from fedot.fl.task import ClientEnv
+from fedot.fl.task import ClientEnv, node_partition
 
-__all__ = ["describe", "evaluate_split", "inject_fault", "reply", "round_settings"]
+__all__ = [
+    "describe", "describe_partition", "evaluate_split", "inject_fault", "reply", "round_settings",
+]
 
 
 def inject_fault(reply_msg: Message, fault: FaultConfig, partition_id: int) -> Message:
@@ -68,6 +70,38 @@ def describe(msg: Message, env: ClientEnv, extra: Mapping[str, float] | None = N
     metrics = {keys.NUM_EXAMPLES: len(env.data.train), "num-test-examples": len(env.data.test),
                **(extra or {})}
     return reply(msg, env, metrics)
+
+
+def describe_partition(msg: Message, context: Context, num_examples: int,
+                       extra: Mapping[str, float] | None = None) -> Message:
+    """Answer a strategy's discovery ``query`` from any ClientApp (library use).
+
+    Register it in your own ClientApp so that fedot's partial-participation strategies (FedAVOT
+    and its baselines, with ``partitions="query"``) learn the node's stable ``partition-id``
+    (read from its ``node-config``, as Flower's simulation sets it and
+    ``flower-supernode --node-config`` does in deployment) and its data size::
+
+        @app.query()
+        def query(msg: Message, context: Context) -> Message:
+            return describe_partition(msg, context, num_examples=len(trainset))
+
+    Parameters
+    ----------
+    msg, context
+        The query message and the node's context.
+    num_examples : int
+        Number of local training examples (the weight of ``importance="data-size"``).
+    extra : mapping, optional
+        Further facts to declare (e.g. ``{"submodel-rate": 0.5}``).
+    """
+    if not isinstance(num_examples, int) or isinstance(num_examples, bool) or num_examples < 1:
+        raise ValueError(f"num_examples={num_examples!r} must be an int >= 1")
+    pid, _ = node_partition(context)
+    content = RecordDict({
+        keys.METRICS: MetricRecord({keys.NUM_EXAMPLES: num_examples, **(extra or {})}),
+        keys.CLIENT: ConfigRecord({keys.PARTITION_ID: pid}),
+    })
+    return Message(content, reply_to=msg)
 
 
 def round_settings(msg: Message) -> tuple[int, LocalConfig]:

@@ -20,17 +20,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from logging import INFO
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
 from flwr.common import log
 from flwr.serverapp import Grid
+from flwr.serverapp.strategy import Result
 
 from fedot import availability as av
-from fedot.config import ParticipationConfig, RunConfig
+from fedot.config import ParticipationConfig, RunConfig, section
 from fedot.fl import keys
 from fedot.fl.aggregate import weighted_sum
 from fedot.fl.strategy import FedotStrategy
@@ -49,6 +50,14 @@ def importance_vector(kind: str, sizes: np.ndarray, power: float) -> np.ndarray:
         p = np.ones(n)
     else:  # "power": p_i ∝ (N + 1 − i)^a, i = 1..N (decreasing in the partition id)
         p = av.power_weights(n, power, increasing=False)
+    return p / p.sum()
+
+
+def _importance_weights(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    p = np.asarray(values, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"importance must be a non-empty vector of finite weights >= 0 with a "
+                         f"positive sum, got {values!r}")
     return p / p.sum()
 
 
@@ -77,17 +86,66 @@ class PartialParticipation(FedotStrategy):
 
     Parameters
     ----------
-    participation : ParticipationConfig
-        Importance, availability model and evaluation cadence.
-    rounds : int
-        Number of rounds (the last one is always evaluated).
+    participation : ParticipationConfig, mapping or None
+        Importance, availability model and evaluation cadence (``participation.*`` keys; None:
+        the defaults).
+    rounds : int or None
+        Number of rounds (the last one is always evaluated); None takes ``num_rounds`` of
+        :meth:`start`.
+    importance : str, sequence of float or None
+        Library use: the importance p over clients 0..N-1 given directly (normalised to sum 1),
+        or a ``participation.importance`` kind (``"uniform"``, ``"data-size"``, ``"power"``).
+    availability : str, AvailabilityModel or None
+        Library use: a :mod:`fedot.availability` model over clients 0..N-1 (its subset law q is
+        computed at discovery), or a ``participation.availability`` kind.
+    partitions : {"query", "node-order"}
+        How client indices are found: ``query`` asks every node once (fedot's ClientApp, or any
+        ClientApp whose query handler calls :func:`fedot.fl.client.describe_partition`) for its
+        ``partition-id`` and data size; ``node-order`` numbers the connected nodes by sorted
+        node id (any ClientApp; data sizes are then unknown, so importance must not be
+        ``data-size``).
     **kwargs
         Passed to :class:`~fedot.fl.strategy.FedotStrategy`.
     """
 
-    def __init__(self, *, participation: ParticipationConfig, rounds: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        participation: ParticipationConfig | Mapping[str, Any] | None = None,
+        rounds: int | None = None,
+        importance: str | Sequence[float] | np.ndarray | None = None,
+        availability: str | av.AvailabilityModel | None = None,
+        partitions: Literal["query", "node-order"] = "query",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
-        self.participation = participation
+        part = section(ParticipationConfig, participation, "participation")
+        update: dict[str, Any] = {}
+        if isinstance(importance, str):
+            update["importance"] = importance
+        if isinstance(availability, str):
+            update["availability"] = availability
+        if update:
+            part = section(ParticipationConfig, {**part.model_dump(), **update}, "participation")
+        self.participation = part
+        self.fixed_importance = None if importance is None or isinstance(importance, str) else (
+            _importance_weights(importance))
+        if availability is not None and not isinstance(availability, str | av.AvailabilityModel):
+            raise TypeError(f"availability must be a kind or a fedot.availability model, got "
+                            f"{type(availability).__name__}")
+        self.fixed_model = availability if isinstance(availability, av.AvailabilityModel) else None
+        if partitions not in ("query", "node-order"):
+            raise ValueError(f"partitions={partitions!r}: allowed are 'query' and 'node-order'")
+        if (partitions == "node-order" and self.fixed_importance is None
+                and part.importance == "data-size"):
+            raise ValueError(
+                "importance='data-size' needs every client's data size, which partitions="
+                "'node-order' does not learn: give importance explicitly (a vector, 'uniform' "
+                "or 'power'), or use partitions='query' with a ClientApp that answers queries "
+                "(fedot.fl.client.describe_partition)")
+        self.partitions = partitions
+        if rounds is not None and rounds < 1:
+            raise ValueError(f"rounds={rounds} must be >= 1")
         self.rounds = rounds
         self.nodes: dict[int, int] = {}  # partition id → node id
         self.sizes = np.zeros(0, dtype=np.int64)
@@ -113,12 +171,33 @@ class PartialParticipation(FedotStrategy):
         """Number of clients N (known after discovery)."""
         return len(self.sizes)
 
+    def start(self, grid: Grid, initial_arrays: ArrayRecord, num_rounds: int = 3,
+              *args: Any, **kwargs: Any) -> Result:
+        """Run the rounds (Flower's loop); with ``rounds`` unset, the last is ``num_rounds``."""
+        if self.rounds is None:
+            self.rounds = kwargs.get("round_offset", 0) + num_rounds
+        return super().start(grid, initial_arrays, num_rounds, *args, **kwargs)
+
     # ----------------------------------------------------------------------------- discovery
     def discover(self, grid: Grid) -> None:
-        """Query every node once for its partition id and data size, then prepare p and q."""
+        """Find the clients (query or node order), then prepare p and q."""
+        if self.partitions == "node-order":
+            nodes = sorted(int(n) for n in grid.get_node_ids())
+            self.nodes = dict(enumerate(nodes))
+            self.node_partitions = {node: pid for pid, node in self.nodes.items()}
+            log(INFO, "%s: partitions by node order: %s", self.scheme,
+                {pid: node for pid, node in self.nodes.items()})
+            if self.num_clients:  # restored from a checkpoint
+                if len(nodes) != self.num_clients:
+                    raise RuntimeError(f"discovery: {len(nodes)} nodes connected, the checkpoint "
+                                       f"has {self.num_clients} clients")
+                return
+            self.configure_clients(np.zeros(len(nodes), dtype=np.int64))
+            return
         sizes: dict[int, int] = {}
         for pid, (node, metrics) in self.query_partitions(grid).items():
             self.nodes[pid] = node
+            self.node_partitions[node] = pid
             sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
         expected = list(range(len(sizes)))
         if sorted(sizes) != expected:
@@ -137,17 +216,32 @@ class PartialParticipation(FedotStrategy):
         Called by :meth:`discover`; callable directly (tests, offline analysis) without Flower.
         """
         self.sizes = np.asarray(sizes, dtype=np.int64)
-        self.importance = importance_vector(
-            self.participation.importance, self.sizes, self.participation.importance_power)
+        if self.fixed_importance is not None:
+            if len(self.fixed_importance) != self.num_clients:
+                raise ValueError(f"importance has {len(self.fixed_importance)} entries for "
+                                 f"{self.num_clients} clients")
+            self.importance = self.fixed_importance
+        else:
+            self.importance = importance_vector(
+                self.participation.importance, self.sizes, self.participation.importance_power)
         kind = self.participation.availability
-        if kind == "observed":
+        if self.fixed_model is not None:
+            if self.fixed_model.num_clients != self.num_clients:
+                raise ValueError(f"the availability model covers {self.fixed_model.num_clients} "
+                                 f"clients, {self.num_clients} were found")
+            self.model = self.fixed_model
+            self.distribution = self.model.distribution(
+                self.rng, num_samples=self.participation.mc_samples)
+            kind = type(self.model).__name__
+        elif kind == "observed":
             self.estimator = av.OnlineEstimator(self.num_clients)
         elif kind != "all":
             self.model = build_availability(self.participation, self.num_clients)
             self.distribution = self.model.distribution(
                 self.rng, num_samples=self.participation.mc_samples)
         self.log.setup.update({
-            "num_clients": self.num_clients, "sizes": self.sizes.tolist(),
+            "num_clients": self.num_clients,
+            "sizes": self.sizes.tolist() if self.partitions == "query" else None,
             "importance": self.importance.tolist(),
             "support_size": len(self.distribution.subsets) if self.distribution else None,
             "q_exact": self.distribution.exact if self.distribution else None,
@@ -295,4 +389,12 @@ class PartialParticipation(FedotStrategy):
     def hyperparameters(self) -> dict[str, Any]:
         """Return the base hyperparameters plus the participation settings."""
         part = self.participation.model_dump(by_alias=True)
-        return {**super().hyperparameters(), **{f"participation.{k}": v for k, v in part.items()}}
+        extra: dict[str, Any] = {}
+        if self.partitions != "query":
+            extra["partitions"] = self.partitions
+        if self.fixed_importance is not None:
+            extra["importance"] = self.fixed_importance.tolist()
+        if self.fixed_model is not None:
+            extra["availability"] = type(self.fixed_model).__name__
+        return {**super().hyperparameters(), **{f"participation.{k}": v for k, v in part.items()},
+                **extra}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from logging import INFO, WARNING
 from pathlib import Path
@@ -31,7 +31,7 @@ from flwr.common import log
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Result
 
-from fedot.config import LocalConfig, RunConfig
+from fedot.config import LocalConfig, RunConfig, section
 from fedot.fl import keys
 from fedot.fl.aggregate import nonfinite_arrays, weighted_average
 from fedot.fl.task import ServerTask, classifier_server_task
@@ -98,10 +98,16 @@ class RoundLog:
 class FedotStrategy(FedAvg):
     """FedAvg with reply screening, per-round records and seeded sampling.
 
+    Every argument is a plain keyword, so the class is usable from any Flower ServerApp with any
+    ClientApp that replies as Flower's FedAvg expects (``ArrayRecord "arrays"`` and
+    ``MetricRecord "metrics"`` holding ``num-examples``); see docs/library.md.
+
     Parameters
     ----------
-    local : LocalConfig
-        Local-training settings sent to clients every round under :data:`fedot.fl.keys.LOCAL_KEYS`.
+    local : LocalConfig, mapping or None
+        Local-training settings sent to clients every round under :data:`fedot.fl.keys.LOCAL_KEYS`
+        (a mapping of ``local.*`` keys is validated; None sends none: the ClientApp trains as it
+        likes).
     seed : int
         Seed of the node-sampling RNG (used when ``fraction_train`` or ``fraction_evaluate`` < 1).
     min_replies : int
@@ -123,7 +129,7 @@ class FedotStrategy(FedAvg):
     def __init__(
         self,
         *,
-        local: LocalConfig,
+        local: LocalConfig | Mapping[str, Any] | None = None,
         seed: int = 0,
         fraction_train: float = 1.0,
         fraction_evaluate: float = 1.0,
@@ -141,7 +147,7 @@ class FedotStrategy(FedAvg):
             arrayrecord_key=keys.ARRAYS,
             configrecord_key=keys.CONFIG,
         )
-        self.local = local
+        self.local = None if local is None else section(LocalConfig, local, "local")
         self.seed = seed
         self.min_replies = min_replies
         self.wait_timeout = wait_timeout
@@ -149,6 +155,10 @@ class FedotStrategy(FedAvg):
         self._spec: ArraySpec | None = None
         #: Per phase: the round and the destination nodes of the messages last sent (``*_missing``).
         self._sent: dict[str, tuple[int, list[int]]] = {}
+        #: Node id → partition id, for ClientApps whose replies carry no ``client`` record (a plain
+        #: Flower ClientApp): strategies that map nodes to partitions themselves (discovery by
+        #: node order) fill it, and :meth:`identify` stamps each such reply with its partition.
+        self.node_partitions: dict[int, int] = {}
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> FedotStrategy:
@@ -178,8 +188,7 @@ class FedotStrategy(FedAvg):
 
     def client_config(self, server_round: int) -> dict[str, Any]:
         """Return the per-round settings every client receives (flat, ConfigRecord-typed values)."""
-        local = self.local.model_dump(by_alias=True)
-        return {f"local.{k}": v for k, v in local.items()}
+        return self.local_settings()
 
     def aggregate_arrays(
         self, server_round: int, contents: list[RecordDict], weights: list[float]
@@ -204,8 +213,14 @@ class FedotStrategy(FedAvg):
             "fraction_evaluate": self.fraction_evaluate,
             "min_available_nodes": self.min_available_nodes,
             "min_replies": self.min_replies,
-            **{f"local.{k}": v for k, v in self.local.model_dump(by_alias=True).items()},
+            **self.local_settings(),
         }
+
+    def local_settings(self) -> dict[str, Any]:
+        """Return the ``local.*`` settings as flat keys (empty when the ClientApp owns them)."""
+        if self.local is None:
+            return {}
+        return {f"local.{k}": v for k, v in self.local.model_dump(by_alias=True).items()}
 
     def query_partitions(self, grid: Grid) -> dict[int, tuple[int, MetricRecord]]:
         """Send one ``query`` message to every node; return partition id → (node id, metrics).
@@ -368,12 +383,28 @@ class FedotStrategy(FedAvg):
                 log(WARNING, "round %d %s: no reply from node(s) %s", server_round, phase, missing)
             entry[f"{phase}_missing"] = missing
 
+    def identify(self, replies: Iterable[Message]) -> list[Message]:
+        """Return the replies, each without a ``client`` record stamped with its node's partition.
+
+        Only nodes in :attr:`node_partitions` are stamped (fedot's own ClientApp names its
+        partition itself; a plain ClientApp's partition is the one the strategy assigned to
+        its node). Error replies are left as they are.
+        """
+        replies = list(replies)
+        for msg in replies:
+            if msg.has_error() or partition_of(msg.content) is not None:
+                continue
+            pid = self.node_partitions.get(int(msg.metadata.src_node_id))
+            if pid is not None:
+                msg.content[keys.CLIENT] = ConfigRecord({keys.PARTITION_ID: pid})
+        return replies
+
     def aggregate_train(
         self, server_round: int, replies: Iterable[Message]
     ) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """Screen the replies, then aggregate the valid ones with :meth:`aggregate_arrays`."""
         start = time.perf_counter()
-        replies = list(replies)
+        replies = self.identify(replies)
         screen = screen_replies(replies, spec=self.reply_spec(), weight_key=self.weighted_by_key,
                                 check_finite=not self.linear_aggregation)
         valid, rejected = screen.valid, list(screen.rejected)
@@ -440,7 +471,7 @@ class FedotStrategy(FedAvg):
         self, server_round: int, replies: Iterable[Message]
     ) -> MetricRecord | None:
         """Screen the evaluate replies and average the valid ones' metrics."""
-        replies = list(replies)
+        replies = self.identify(replies)
         screen = screen_replies(replies, spec=None, weight_key=self.weighted_by_key)
         self._record_screen(server_round, "evaluate", replies, screen.rejected)
         if not screen.valid:

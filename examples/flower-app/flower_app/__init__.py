@@ -1,0 +1,1 @@
+"""Example Flower app using fedot's strategies as a library."""
