@@ -16,11 +16,10 @@ from flwr.app import Context, Message
 
 from fedot.fl import keys
 from fedot.fl.client import reply, round_settings
-from fedot.fl.submodel import LAM_KEY, PERMUTE_KEY, RATE_KEY, submodel_template
+from fedot.fl.submodel import RATE_KEY, receive_submodel, submodel_template
 from fedot.fl.task import client_env, load_arrays, to_arrays
 from fedot.learning import evaluate as evaluate_model
 from fedot.learning import train as train_model
-from fedot.subflot import permute_units, sar_penalty
 
 __all__ = ["evaluate", "train"]
 
@@ -29,18 +28,13 @@ def train(msg: Message, context: Context) -> Message:
     """Train the received submodel (SAR-anchored to it); reply with it and its personal accuracy."""
     env = client_env(context)
     server_round, local = round_settings(msg)
-    config = msg.content[keys.CONFIG]
-    rate, lam = float(config[RATE_KEY]), float(config[LAM_KEY])
-    model = load_arrays(submodel_template(env.model, rate), msg.content[keys.ARRAYS])
-    if PERMUTE_KEY in config:
-        model, _ = permute_units(model, int(config[PERMUTE_KEY]))
-    anchor = {k: v.detach().clone().to(env.device) for k, v in model.state_dict().items()}
-    penalty = (lambda m: sar_penalty(m, anchor, rate, lam)) if rate * lam > 0 else None
+    received = receive_submodel(msg, env.model, env.device)
+    model, rate = received.model, received.rate
     result = train_model(
         model, env.data.train.x, env.data.train.y,
         task=env.dataset.task, epochs=local.epochs, batch_size=local.batch_size, lr=local.lr,
         optimizer=local.optimizer, momentum=local.momentum, weight_decay=local.weight_decay,
-        seed=env.seed(server_round), device=env.device, penalty=penalty,
+        seed=env.seed(server_round), device=env.device, penalty=received.penalty,
     )
     metrics: dict[str, float | int] = {
         "loss": result.loss, keys.NUM_EXAMPLES: result.num_examples, "rate": rate,

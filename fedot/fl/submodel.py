@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from logging import INFO
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -43,7 +44,7 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
 from flwr.common import log
 from flwr.serverapp import Grid
 
-from fedot.config import RunConfig, SubmodelConfig
+from fedot.config import RunConfig, SubmodelConfig, section
 from fedot.fl import keys
 from fedot.fl.strategy import FedotStrategy
 from fedot.fl.task import (
@@ -61,7 +62,9 @@ from fedot.subflot import (
     SubmodelCost,
     blend,
     history_view,
+    permute_units,
     positional_aggregate,
+    sar_penalty,
     static_slice,
     submodel_cost,
 )
@@ -71,8 +74,10 @@ __all__ = [
     "NODE_RATE_KEY",
     "PERMUTE_KEY",
     "RATE_KEY",
+    "ReceivedSubmodel",
     "SubmodelStrategy",
     "assign_rate",
+    "receive_submodel",
     "submodel_template",
 ]
 
@@ -104,13 +109,67 @@ def assign_rate(choices: tuple[float, ...], seed: int, partition_id: int) -> flo
     return float(choices[int(rng.integers(len(choices)))])
 
 
+@dataclass(frozen=True)
+class ReceivedSubmodel:
+    """What a client of a submodel scheme trains: see :func:`receive_submodel`."""
+
+    #: The submodel at this client's width, holding the server's weights (permuted when asked).
+    model: torch.nn.Module
+    #: This client's pruning rate ρ (``submodel.rate``).
+    rate: float
+    #: SAR strength λ (``submodel.lam``; 0 for HeteroFL and FedRolex).
+    lam: float
+    #: SAR's penalty λρ Σ‖W − W̃‖² to add to the training loss (None when λρ = 0).
+    penalty: Callable[[torch.nn.Module], torch.Tensor] | None
+
+
+def receive_submodel(msg: Message, model: torch.nn.Module,
+                     device: torch.device | str = "cpu") -> ReceivedSubmodel:
+    """Decode a SubFLOT / HeteroFL / FedRolex train message for any ClientApp (library use).
+
+    The server sends each client the submodel cut at its width; this rebuilds that architecture
+    from the client's own full-width ``model`` (:func:`submodel_template`), loads the received
+    weights, applies the seeded unit permutation of ``submodel.permute-clients`` when the message
+    carries one, and returns SAR's penalty anchored to the received weights W̃ (Jiang et al.,
+    2026: loss + λρ Σ‖W − W̃‖²). Train ``model``, then reply with its ``state_dict`` as
+    ``"arrays"`` and ``num-examples`` (and, optionally, ``personal-accuracy``) in ``"metrics"``.
+
+    Parameters
+    ----------
+    msg : Message
+        The train message.
+    model : torch.nn.Module
+        The client's full-width model (its weights are not used).
+    device : torch.device or str
+        Where the submodel and the SAR anchor are put.
+    """
+    config = msg.content[keys.CONFIG]
+    rate, lam = float(config[RATE_KEY]), float(config.get(LAM_KEY, 0.0))
+    sub = load_arrays(submodel_template(model, rate), msg.content[keys.ARRAYS]).to(device)
+    if PERMUTE_KEY in config:
+        sub, _ = permute_units(sub, int(config[PERMUTE_KEY]))
+    anchor = {k: v.detach().clone().to(device) for k, v in sub.state_dict().items()}
+    penalty = (lambda m: sar_penalty(m, anchor, rate, lam)) if rate * lam > 0 else None
+    return ReceivedSubmodel(model=sub, rate=rate, lam=lam, penalty=penalty)
+
+
 class SubmodelStrategy(FedotStrategy):
     """Per-client submodels of one global model; see the module docstring.
 
     Parameters
     ----------
-    submodel : SubmodelConfig
-        Rates and (SubFLOT) module switches.
+    submodel : SubmodelConfig, mapping or None
+        Rates and (SubFLOT) module switches (``submodel.*`` keys).
+    model : torch.nn.Module, optional
+        Library use: the global model's architecture (weights unused). fedot's ServerApp sets it
+        from the run config in :meth:`server_task`.
+    input_shape : tuple of int, optional
+        Library use, with ``model``: one sample's shape, for the per-round MACs and FLOPs.
+    partitions : {"query", "node-order"}
+        ``query`` asks every node for its ``partition-id``, data size and optional declared rate
+        (fedot's ClientApp, or :func:`fedot.fl.client.describe_partition`); ``node-order``
+        numbers the connected nodes by sorted node id (any ClientApp). Rates not declared are
+        seeded draws from ``submodel.rates`` per partition.
     **kwargs
         As :class:`~fedot.fl.strategy.FedotStrategy`.
     """
@@ -118,12 +177,24 @@ class SubmodelStrategy(FedotStrategy):
     scheme: ClassVar[str] = "heterofl"
     linear_aggregation: ClassVar[bool] = False
 
-    def __init__(self, *, submodel: SubmodelConfig, **kwargs: Any) -> None:
+    def __init__(self, *, submodel: SubmodelConfig | Mapping[str, Any] | None = None,
+                 model: torch.nn.Module | None = None, input_shape: tuple[int, ...] | None = None,
+                 partitions: Literal["query", "node-order"] = "query", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.submodel = submodel
+        self.submodel = section(SubmodelConfig, submodel, "submodel")
+        if partitions not in ("query", "node-order"):
+            raise ValueError(f"partitions={partitions!r}: allowed are 'query' and 'node-order'")
+        self.partitions = partitions
         self.template: torch.nn.Module | None = None
         self.spec: PermutationSpec | None = None
         self.input_shape: tuple[int, ...] = ()
+        if model is not None:
+            if input_shape is None:
+                raise ValueError("pass input_shape=(one sample's shape) with model=: the server "
+                                 "counts each submodel's MACs and FLOPs from it")
+            self.template = copy.deepcopy(model).cpu()
+            self.spec = spec_for(self.template)
+            self.input_shape = tuple(int(d) for d in input_shape)
         self.nodes: dict[int, int] = {}  # partition id → Flower node id
         self.sizes: dict[int, int] = {}
         self.rates: dict[int, float] = {}
@@ -216,11 +287,18 @@ class SubmodelStrategy(FedotStrategy):
 
     # --------------------------------------------------------------------------- discovery
     def discover(self, grid: Grid) -> None:
-        """Query every node once for its partition id, data size and (optional) pruning rate."""
+        """Find every node's partition id, data size and pruning rate (query or node order)."""
         restored = dict(self.rates)
-        for pid, (node, metrics) in self.query_partitions(grid).items():
+        if self.partitions == "node-order":
+            found = {pid: (int(node), {}) for pid, node in
+                     enumerate(sorted(int(n) for n in grid.get_node_ids()))}
+        else:
+            found = self.query_partitions(grid)
+        for pid, (node, metrics) in found.items():
             self.nodes[pid] = node
-            self.sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
+            self.node_partitions[node] = pid
+            if keys.NUM_EXAMPLES in metrics:
+                self.sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
             declared = metrics.get(NODE_RATE_KEY)
             self.rates[pid] = (float(declared) if declared is not None else
                                assign_rate(self.submodel.rate_choices, self.seed, pid))
@@ -327,13 +405,15 @@ class SubmodelStrategy(FedotStrategy):
             traffic[str(pid)] = {
                 "rate": self.rates[pid], "params": cost.parameters, "sent": cost.payload,
                 "received": received, "macs": cost.macs,
-                "train-flops": cost.training_flops(examples, epochs=self.local.epochs),
             }
+            if self.local is not None:  # the epochs are known only when the server sets them
+                traffic[str(pid)]["train-flops"] = cost.training_flops(
+                    examples, epochs=self.local.epochs)
         entry = self.log.entry(server_round)
         entry["accounting"] = traffic
-        entry["accounting_total"] = {
-            k: int(sum(t[k] for t in traffic.values())) for k in ("sent", "received", "train-flops")
-        }
+        totals = ("sent", "received", "train-flops") if self.local is not None else ("sent",
+                                                                                    "received")
+        entry["accounting_total"] = {k: int(sum(t[k] for t in traffic.values())) for k in totals}
         personal = {str(pid): float(metrics_of(c)["personal-accuracy"])
                     for pid, c in zip(pids, contents, strict=True)
                     if "personal-accuracy" in metrics_of(c)}

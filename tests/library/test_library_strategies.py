@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from fedot.strategies import FedAvg, FedAVOT, OTFusion
+from fedot.strategies import FedAvg, FedAVOT, HeteroFL, OTFusion, SubFLOT
 from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 from flwr.serverapp.strategy import FedAvg as FlowerFedAvg
@@ -18,6 +18,7 @@ from fedot.availability import WithReplacementDrop
 from fedot.config import ConfigError
 from fedot.fl.client import describe_partition
 from fedot.fl.inline import InlineGrid, run_inline
+from fedot.fl.submodel import receive_submodel
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "flower-app"
@@ -191,3 +192,66 @@ def test_example_client_app_is_plain_flower() -> None:
     modules |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert not any(m == "fedot" or m.startswith("fedot.") for m in modules if m)
     assert len((EXAMPLE / "flower_app" / "client_app.py").read_text().splitlines()) <= 50
+
+
+def _submodel_app() -> ClientApp:
+    """A user's own ClientApp for the submodel schemes: own model and loop, fedot's decoder."""
+    app = ClientApp()
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        received = receive_submodel(msg, _model())
+        model = received.model
+        x, y = _client_data(int(context.node_config["partition-id"]))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        for _ in range(5):
+            opt.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            if received.penalty is not None:
+                loss = loss + received.penalty(model)
+            loss.backward()
+            opt.step()
+        content = RecordDict({"arrays": ArrayRecord(model.state_dict()),
+                              "metrics": MetricRecord({"num-examples": len(x)})})
+        return Message(content, reply_to=msg)
+
+    return app
+
+
+def test_heterofl_at_full_width_with_plain_clients_equals_fedavg() -> None:
+    # Prepare: rates all 0 — every client trains the full model, position-based averaging
+    initial = ArrayRecord(_model().state_dict())
+    heterofl = HeteroFL(model=_model(), input_shape=(4,), submodel={"rates": "0"},
+                        partitions="node-order")
+    # Execute
+    out = heterofl.start(grid=InlineGrid(_submodel_app(), {}, num_nodes=3), initial_arrays=initial,
+                         num_rounds=2).arrays
+    ref = FedAvg().start(grid=InlineGrid(_plain_app(), {}, num_nodes=3), initial_arrays=initial,
+                         num_rounds=2).arrays
+    # Assert: the degenerate setting equals FedAvg
+    for key, value in _arrays(ref).items():
+        np.testing.assert_allclose(_arrays(out)[key], value, rtol=1e-5, atol=1e-6)
+
+
+def test_subflot_with_a_users_clientapp_trains_pruned_submodels() -> None:
+    # Prepare: the paper's SubFLOT (OTP, SAR, OTA) over two widths, clients of a user's own app
+    strategy = SubFLOT(model=_model(), input_shape=(4,), submodel={"rates": "0,0.5"},
+                       partitions="node-order", seed=1)
+    initial = ArrayRecord(_model().state_dict())
+    # Execute
+    out = strategy.start(grid=InlineGrid(_submodel_app(), {}, num_nodes=4), initial_arrays=initial,
+                         num_rounds=3).arrays
+    # Assert: clients got their widths, every reply passed screening, the model moved and is finite
+    rates = strategy.rates
+    assert set(rates.values()) <= {0.0, 0.5} and len(rates) == 4
+    for r in range(1, 4):
+        entry = strategy.log.rounds[r]
+        assert entry["train_rejected"] == [] and entry["train_replies"] == 4
+        sent = {int(p): a["params"] for p, a in entry["accounting"].items()}
+        for pid, rate in rates.items():  # a half-width client holds fewer parameters
+            assert (sent[pid] < 8 * 4 + 8 + 8 * 3 + 3) == (rate == 0.5)
+    final = _arrays(out)
+    assert all(np.isfinite(v).all() for v in final.values())
+    assert not np.allclose(final["0.weight"], _arrays(initial)["0.weight"])
+    # SAR's λ reached the clients: the paper's λ = 1 for SubFLOT
+    assert strategy.sar_strength() == 1.0
