@@ -38,35 +38,43 @@ def test_wheel_has_only_fedot_at_top_level(wheel: Path) -> None:
 
 
 def test_installed_wheel_imports_as_fedot_only(wheel: Path, tmp_path: Path) -> None:
-    # Prepare: install the wheel alone into a fresh target; its dependencies come from this venv,
-    # read without .pth files (-S), so the editable checkout is not on the path
-    target = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--disable-pip-version-check",
-                    "-q", "--target", str(target), str(wheel)], check=True, capture_output=True)
-    code = f"""
+    # Prepare: a fresh venv; `pip install` the wheel alone into it (its dependencies are taken from
+    # this venv through PYTHONPATH, a plain directory: its .pth files, the editable checkout's
+    # among them, are not read)
+    venv = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    python = venv / "bin" / "python"
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()"
+                                "['purelib'])"], check=True, capture_output=True,
+                               text=True).stdout.strip())
+    before = {p.name for p in site.iterdir()}
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index",
+                    "--disable-pip-version-check", "-q", str(wheel)], check=True,
+                   capture_output=True)
+    added = {p.name for p in site.iterdir()} - before
+    code = """
 import importlib.util, json, sys
-sys.path[:0] = [{str(target)!r}, {sysconfig.get_paths()["purelib"]!r}]
 import fedot
 from fedot.strategies import STRATEGIES, FedAVOT
 from fedot.clients.client_app import app
 FedAVOT(importance="uniform", availability="k-of-n", partitions="node-order")
-print(json.dumps({{
+print(json.dumps({
     "fedot": fedot.__file__, "strategy": sys.modules[FedAVOT.__module__].__file__,
     "schemes": sorted(STRATEGIES), "strategies": importlib.util.find_spec("strategies") is not None,
     "clients": importlib.util.find_spec("clients") is not None,
-}}))
+}))
 """
+    env = {"PYTHONPATH": sysconfig.get_paths()["purelib"], "PATH": "/usr/bin:/bin"}
     # Execute
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", code], check=True, capture_output=True,
-                         text=True, cwd=tmp_path)
+    out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
     found = json.loads(out.stdout.strip().splitlines()[-1])
-    # Assert
-    assert found["fedot"].startswith(str(target))
-    assert found["strategy"] == str(target / "fedot" / "strategies" / "fedavot.py")
+    # Assert: one package and its metadata were added; it imports from the fresh venv
+    assert {a for a in added if not a.endswith(".dist-info")} == {"fedot"}
+    assert found["fedot"] == str(site / "fedot" / "__init__.py")
+    assert found["strategy"] == str(site / "fedot" / "strategies" / "fedavot.py")
     assert "fedavot" in found["schemes"] and "subflot" in found["schemes"]
     assert found["strategies"] is False and found["clients"] is False
-    tops = {p.name for p in target.iterdir() if not p.name.endswith(".dist-info") and p.name != "bin"}
-    assert tops == {"fedot"}
 
 
 def test_checkout_serves_the_same_names() -> None:
