@@ -10,7 +10,9 @@
 
 ``--set`` takes the same dotted keys as ``flwr run --run-config`` (values parsed as TOML). The
 config is validated before anything starts; a bad key or value exits with status 2 and one message
-naming the key, the value and what is allowed.
+naming the key, the value and what is allowed. Any failure is one line on stderr: status 2 for bad
+input, 1 for a failed run; the full traceback goes to :data:`ERROR_LOG` (``fedot --debug ...``
+prints it instead).
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,10 +35,12 @@ import typer
 
 from fedot.config import ConfigError, load_run_config, parse_value
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
-superlink_app = typer.Typer(no_args_is_help=True, help="Manage fedot's local simulation SuperLink.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0],
+                  pretty_exceptions_enable=False)
+superlink_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
+                            help="Manage fedot's local simulation SuperLink.")
 app.add_typer(superlink_app, name="superlink")
-cluster_app = typer.Typer(no_args_is_help=True,
+cluster_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
                           help="A local deployment: SuperLink + SuperNodes on 127.0.0.1 "
                           "(insecure, TLS or TLS + SuperNode auth).")
 app.add_typer(cluster_app, name="cluster")
@@ -207,13 +213,7 @@ def run(
         overrides = {**_resume_overrides(resume), **overrides}
     out_dir = resume or out or _default_out(str(overrides.get("scheme", _defaults()[1]["scheme"])))
     start = time.perf_counter()
-    try:
-        make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)
-    except typer.Exit:  # a config error, already reported (click's Exit is a RuntimeError)
-        raise
-    except RuntimeError as exc:
-        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
+    make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)
     typer.echo(f"\nfedot run finished in {time.perf_counter() - start:.1f} s ({backend})")
     typer.echo(results_table(out_dir.resolve()))
 
@@ -516,6 +516,49 @@ def fusion_experiment(
     typer.echo((out_dir / "summary.md").read_text())
     typer.echo(f"finished in {time.perf_counter() - start:.1f} s; written: {out_dir}/summary.json, "
                "summary.md and PNGs")
+
+
+#: Where the full traceback of the last failed command goes (printed only with ``--debug``).
+ERROR_LOG = Path(tempfile.gettempdir()) / "fedot-last-error.log"
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="On failure, show the full traceback instead of one line")] = False) -> None:
+    _DEBUG["on"] = debug
+
+
+def _fail(command: str, exc: BaseException, code: int) -> None:
+    """Print one line (what failed, why, where the traceback is) and exit with ``code``."""
+    ERROR_LOG.write_text("".join(traceback.format_exception(exc)))
+    what = "bad input" if code == 2 else "run failed"
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    typer.secho(f"error: fedot {command}: {what}: {type(exc).__name__}: {reason} "
+                f"(full traceback in {ERROR_LOG}; rerun with --debug to print it)",
+                fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _one_line_errors(command: str, fn: Any) -> Any:
+    """Wrap a command: exit 2 for bad input (ConfigError), 1 for a failed run, one line each."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one line (or --debug)
+            if _DEBUG["on"]:
+                raise
+            _fail(command, exc, 2 if isinstance(exc, ConfigError) else 1)
+    return wrapper
+
+
+for _typer, _prefix in ((app, ""), (superlink_app, "superlink "), (cluster_app, "cluster ")):
+    for _cmd in _typer.registered_commands:
+        _name = _cmd.name or _cmd.callback.__name__.replace("_", "-")
+        _cmd.callback = _one_line_errors(_prefix + _name, _cmd.callback)
 
 
 def main() -> None:

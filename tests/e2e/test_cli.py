@@ -149,3 +149,45 @@ def test_showcase_quick_with_ray_check(tmp_path: Path) -> None:
     assert len(report["mnist-5k"]["accuracy_p_gap"]) == 1
     ray = json.loads((tmp_path / "ray-check" / "results.json").read_text())
     assert ray["status"] == "completed" and ray["config"]["dataset"] == "synthetic-regression"
+
+
+def _failing_runner(exc: Exception):  # noqa: ANN202 - a stand-in for make_runner
+    def make(*args: object, **kwargs: object):  # noqa: ANN202
+        def run(overrides: object, out_dir: object) -> None:
+            raise exc
+        return run
+    return make
+
+
+def test_a_failed_run_is_one_line_with_exit_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Prepare: the run itself fails (not its configuration)
+    import fedot.cli
+
+    monkeypatch.setattr(fedot.cli, "make_runner", _failing_runner(ValueError("boom\nsecond line")))
+    # Execute
+    result = runner.invoke(app, ["run", "fedavg", "--backend", "inline"])
+    # Assert: exit 1, one line naming the command, the error and where the traceback is
+    assert result.exit_code == 1
+    lines = [x for x in result.output.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert lines[0].startswith("error: fedot run: run failed: ValueError: boom (")
+    assert "--debug" in lines[0]
+    assert "ValueError: boom" in fedot.cli.ERROR_LOG.read_text()  # the traceback was kept
+
+
+def test_debug_shows_the_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fedot.cli
+
+    monkeypatch.setattr(fedot.cli, "make_runner", _failing_runner(ValueError("boom")))
+    result = runner.invoke(app, ["--debug", "run", "fedavg", "--backend", "inline"])
+    assert isinstance(result.exception, ValueError)  # propagated: the caller sees the traceback
+
+
+def test_a_config_error_during_a_command_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fedot.cli
+    from fedot.config import ConfigError
+
+    monkeypatch.setattr(fedot.cli, "make_runner", _failing_runner(ConfigError("bad key 'x'")))
+    result = runner.invoke(app, ["compare", "fedavg", "fedavg", "--seeds", "1"])
+    assert result.exit_code == 2
+    assert "error: fedot compare: bad input: ConfigError: bad key 'x'" in result.output
