@@ -17,6 +17,7 @@ prints it instead).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -57,6 +58,17 @@ Sets = Annotated[
     list[str] | None,
     typer.Option("--set", "-s", help="Run-config override key=value (repeatable), e.g. local.lr=0.05"),
 ]
+Quiet = Annotated[bool, typer.Option(
+    "--quiet", "-q", help="No progress display and no log lines (warnings and errors only)")]
+
+
+def _quiet(quiet: bool) -> bool:
+    """Apply ``--quiet`` (fedot's and Flower's logs to WARNING); return whether to show progress."""
+    if quiet:
+        os.environ["FLWR_LOG_LEVEL"] = "WARNING"
+        logging.getLogger("fedot").setLevel(logging.WARNING)
+        logging.getLogger("flwr").setLevel(logging.WARNING)
+    return not quiet
 
 
 def _parse_sets(sets: list[str] | None) -> dict[str, Any]:
@@ -136,6 +148,24 @@ def make_runner(backend: str, *, gpus: float | None = None, cpus: float | None =
     return Runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)
 
 
+@contextlib.contextmanager
+def _warm_superlink(backend: str) -> Iterator[Runner]:
+    """Yield the runner of a multi-run command; on Ray, one SuperLink serves all its runs.
+
+    Flower's managed local SuperLink is started by the first ``flwr run`` and kept running for
+    the others (``keep_superlink``), then stopped when the command ends, however it ends.
+    """
+    if backend != "ray":
+        yield make_runner(backend)
+        return
+    from fedot.fl.runner import stop_local_superlink
+
+    try:
+        yield make_runner(backend, keep_superlink=True)
+    finally:
+        stop_local_superlink()
+
+
 def _default_out(name: str) -> Path:
     return Path("outputs") / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -197,8 +227,12 @@ def run(
     resume: Annotated[Path | None, typer.Option(
         help="Continue the interrupted run in this directory from its last completed round "
         "(config from its config.json; results identical to an uninterrupted run)")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run one federated experiment and print its results table."""
+    from fedot.experiments.progress import ProgressDisplay
+
+    show = _quiet(quiet)
     overrides = _parse_sets(sets)
     if scheme is not None:
         overrides["scheme"] = scheme
@@ -213,7 +247,11 @@ def run(
         overrides = {**_resume_overrides(resume), **overrides}
     out_dir = resume or out or _default_out(str(overrides.get("scheme", _defaults()[1]["scheme"])))
     start = time.perf_counter()
-    make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)(overrides, out_dir)
+    runner_ = make_runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)
+    label = str(overrides.get("scheme", _defaults()[1]["scheme"]))
+    with ProgressDisplay([(label, out_dir)], enabled=show) as display:
+        runner_(overrides, out_dir)
+        display.task_done(0)
     typer.echo(f"\nfedot run finished in {time.perf_counter() - start:.1f} s ({backend})")
     typer.echo(results_table(out_dir.resolve()))
 
@@ -225,9 +263,11 @@ def compare(
     sets: Sets = None,
     backend: Backend = "inline",
     out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run schemes on identical data and seeds; write summary.json, summary.md and a plot."""
     os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")  # progress comes from fedot's own log
+    show = _quiet(quiet)
     from fedot.experiments import Arm
     from fedot.experiments import compare as run_compare
 
@@ -240,8 +280,9 @@ def compare(
     for arm in arms:
         _validate({**base, **arm.overrides})
     out_dir = out or _default_out("compare-" + "-".join(schemes))
-    summary = run_compare(arms, seeds=list(range(seeds)), run=make_runner(backend), out_dir=out_dir,
-                          base=base, title="compare " + " vs ".join(schemes))
+    with _warm_superlink(backend) as runner_:
+        summary = run_compare(arms, seeds=list(range(seeds)), run=runner_, out_dir=out_dir,
+                              base=base, title="compare " + " vs ".join(schemes), progress=show)
     _print_summary(summary, out_dir)
 
 
@@ -257,9 +298,11 @@ def experiment(
     ray_check: Annotated[str | None, typer.Option(
         help="After an inline experiment, re-run this arm's first seed through flwr run on Ray "
         "and check that its final metrics are identical")] = None,
+    quiet: Quiet = False,
 ) -> None:
     """Run a named, registered experiment (or list them)."""
     os.environ.setdefault("FLWR_LOG_LEVEL", "WARNING")  # progress comes from fedot's own log
+    show = _quiet(quiet)
     from fedot.experiments import EXPERIMENTS, run_experiment
 
     if list_ or name is None:
@@ -286,8 +329,9 @@ def experiment(
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     out_dir = out or _default_out(name + ("-quick" if quick else ""))
-    summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick,
-                             jobs=jobs)
+    with _warm_superlink(backend) as runner_:
+        summary = run_experiment(name, run=runner_, out_dir=out_dir, quick=quick, jobs=jobs,
+                                 progress=show)
     _print_summary(summary, out_dir)
     if ray_check is not None:
         _ray_check(summary, ray_check, out_dir)
@@ -494,7 +538,8 @@ def fuse(
 
 @app.command("fusion-experiment")
 def fusion_experiment(
-    name: Annotated[str | None, typer.Argument(help="fusion-oneshot or fusion-superposition")] = None,
+    name: Annotated[str | None, typer.Argument(help="fusion-oneshot, fusion-oneshot-mnist or "
+                                              "fusion-superposition")] = None,
     quick: Annotated[bool, typer.Option(help="Reduced run (< 1 min)")] = False,
     out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the fusion experiments")] = False,

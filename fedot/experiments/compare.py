@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fedot.experiments.progress import ProgressDisplay
 from fedot.fl.results import read_results
 
 __all__ = ["Arm", "RunFn", "compare", "format_stat", "summarise"]
@@ -54,7 +55,8 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_parallel(tasks: Sequence[tuple[dict[str, Any], Path, str]], run: RunFn, jobs: int) -> None:
+def _run_parallel(tasks: Sequence[tuple[dict[str, Any], Path, str]], run: RunFn, jobs: int,
+                  display: ProgressDisplay | None = None) -> None:
     """Run ``tasks`` in ``jobs`` spawned processes with a fair share of the cores each."""
     threads = max(1, (os.cpu_count() or 1) // jobs)
     keys = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -64,12 +66,15 @@ def _run_parallel(tasks: Sequence[tuple[dict[str, Any], Path, str]], run: RunFn,
     try:
         with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"),
                                  initializer=_init_worker, initargs=(threads,)) as pool:
-            futures = {pool.submit(run, overrides, run_dir): name
-                       for overrides, run_dir, name in tasks}
+            futures = {pool.submit(run, overrides, run_dir): (i, name)
+                       for i, (overrides, run_dir, name) in enumerate(tasks)}
             for done, future in enumerate(as_completed(futures), start=1):
                 future.result()  # a failed run stops the comparison with its own error
+                index, name = futures[future]
+                if display is not None:
+                    display.task_done(index)
                 logger.info("[%d/%d] %s done (%.0f s elapsed, %d jobs × %d threads)", done,
-                            len(tasks), futures[future], time.perf_counter() - start, jobs, threads)
+                            len(tasks), name, time.perf_counter() - start, jobs, threads)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -91,8 +96,12 @@ def compare(
     base: Mapping[str, Any] | None = None,
     title: str = "comparison",
     jobs: int = 1,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run every arm with every seed (same seeds → same data and initial model for all arms).
+
+    ``progress``: show runs done/total, each running run's round and latest metric, and an ETA
+    on stderr while they run (:class:`fedot.experiments.progress.ProgressDisplay`).
 
     With ``jobs > 1`` the runs go to that many worker processes (``spawn``), each limited to
     ``max(1, cpu_count // jobs)`` threads, so small models — which do not scale across threads —
@@ -110,12 +119,15 @@ def compare(
     tasks = [({**(base or {}), **arm.overrides, "seed": seed},
               out_dir / f"{_slug(arm.label)}-seed{seed}", f"{arm.label} seed={seed}")
              for arm in arms for seed in seeds]
-    if jobs == 1:
-        for i, (overrides, run_dir, name) in enumerate(tasks, start=1):
-            logger.info("[%d/%d] %s → %s", i, len(tasks), name, run_dir)
-            run(overrides, run_dir)
-    else:
-        _run_parallel(tasks, run, jobs)
+    with ProgressDisplay([(name, run_dir) for _, run_dir, name in tasks],
+                         enabled=progress) as display:
+        if jobs == 1:
+            for i, (overrides, run_dir, name) in enumerate(tasks):
+                logger.info("[%d/%d] %s → %s", i + 1, len(tasks), name, run_dir)
+                run(overrides, run_dir)
+                display.task_done(i)
+        else:
+            _run_parallel(tasks, run, jobs, display)
     runs: dict[str, list[dict[str, Any]]] = {a.label: [] for a in arms}
     for (_, run_dir, _), (arm, _) in zip(tasks, ((a, s) for a in arms for s in seeds), strict=True):
         runs[arm.label].append(read_results(run_dir))
@@ -202,8 +214,19 @@ def markdown_table(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, title: str) -> Path:
-    """Plot each arm's server metrics over rounds (mean with a ± std band over seeds)."""
+#: Line styles and markers cycled with the colours, so arms differ in more than colour.
+LINESTYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def arm_style(index: int) -> dict[str, Any]:
+    """Colour, line style and marker of arm ``index``: no two of the first 40 arms look alike."""
+    return {"color": f"C{index % 10}", "linestyle": LINESTYLES[index % 4],
+            "marker": MARKERS[index % 8]}
+
+
+def comparison_figure(runs: Mapping[str, list[dict[str, Any]]], *, title: str) -> Any:
+    """Build the figure of :func:`plot_comparison` (returned for tests and callers)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,10 +238,11 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
     panels += [("server", m) for m in server_metrics(everything)[:4]]
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.6))
     axes = np.atleast_1d(axes)
+    handles: dict[str, Any] = {}
     for ax, (section, metric) in zip(axes, panels, strict=False):
         positive = True
         for index, (label, results) in enumerate(runs.items()):
-            style = {"color": f"C{index % 10}", "linestyle": ("-", "--", ":", "-.")[index // 10 % 4]}
+            style = arm_style(index)
             rounds = [e["round"] for e in results[0]["rounds"] if metric in e.get(section, {})]
             if not rounds:  # a metric only some arms report is drawn for those arms only
                 continue
@@ -235,16 +259,35 @@ def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, tit
             else:
                 mean, std = np.nanmean(arr, axis=0), np.nanstd(arr, axis=0)
                 low, high = mean - std, mean + std
-            ax.plot(rounds, mean, label=label, **style)  # one colour per arm in every panel
-            ax.fill_between(rounds, low, high, alpha=0.2, color=style["color"])
+            (line,) = ax.plot(rounds, mean, label=label, markevery=max(1, len(rounds) // 8),
+                              markersize=4, **style)  # one style per arm in every panel
+            handles.setdefault(label, line)
+            if len(results) > 1:  # one seed: no spread to draw
+                ax.fill_between(rounds, low, high, alpha=0.15, color=style["color"])
         ax.set_xlabel("round")
         ax.set_ylabel(f"{section} {metric}")
         if metric.startswith("loss") and positive:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
+    seeds = max((len(rs) for rs in runs.values()), default=1)
+    fig.suptitle(title + ("" if seeds > 1 else " (one seed)"))
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # one legend for all panels, below them: it never covers a curve
+    fig.legend(list(handles.values()), list(handles), loc="upper center",
+               bbox_to_anchor=(0.5, 0.0), ncol=min(4, max(1, len(handles))), fontsize=8,
+               frameon=False)
+    return fig
+
+
+def plot_comparison(runs: Mapping[str, list[dict[str, Any]]], path: Path, *, title: str) -> Path:
+    """Plot each arm's server metrics over rounds (mean with a ± std band over seeds).
+
+    Every arm has its own colour, line style and marker (:func:`arm_style`), the same in every
+    panel; the legend sits below the panels; with one seed there is no band.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = comparison_figure(runs, title=title)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -46,11 +46,13 @@ def register(experiment: Experiment) -> Experiment:
 
 
 def run_experiment(
-    name: str, *, run: RunFn, out_dir: Path, quick: bool = False, jobs: int = 1
+    name: str, *, run: RunFn, out_dir: Path, quick: bool = False, jobs: int = 1,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run a registered experiment; returns its summary (also written under ``out_dir``).
 
-    ``jobs``: parallel worker processes (see :func:`fedot.experiments.compare.compare`).
+    ``jobs``: parallel worker processes; ``progress``: a progress display on stderr (see
+    :func:`fedot.experiments.compare.compare`).
     ``run`` is not used by experiments that name their own :attr:`Experiment.runner`.
     """
     if name not in EXPERIMENTS:
@@ -61,7 +63,7 @@ def run_experiment(
         exp.arms, seeds=exp.quick_seeds if quick else exp.seeds,
         run=exp.runner if exp.runner is not None else run, out_dir=out_dir,
         base=base, title=f"{exp.name}: {exp.description}" + (" (quick)" if quick else ""),
-        jobs=jobs,
+        jobs=jobs, progress=progress,
     )
     if exp.report is not None:
         exp.report(summary, out_dir)

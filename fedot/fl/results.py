@@ -58,6 +58,9 @@ RESULTS_FILE = "results.json"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 PLOT_FILE = "metrics.png"
+#: Rewritten after every round: round, total rounds, server metrics, elapsed seconds, status
+#: (small, for progress displays polling the run directory: fedot.experiments.progress).
+PROGRESS_FILE = "progress.json"
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Layout version of ``checkpoint.pt`` (2: with ``results`` and ``rng``, resumable).
 CHECKPOINT_VERSION = 3
@@ -338,6 +341,12 @@ class ResultsRecorder:
     def _write(self) -> None:
         self._writer.submit(self.out_dir / RESULTS_FILE, self._results_json())
         self._writer.submit(self.out_dir / METRICS_FILE, _metrics_csv(self.results["rounds"]))
+        rounds = self.results["rounds"]
+        self._writer.submit(self.out_dir / PROGRESS_FILE, _dump({
+            "round": rounds[-1]["round"] if rounds else 0, "total": self.total_rounds,
+            "server": self.results["final"], "elapsed_s": self.results.get("elapsed_s", 0.0),
+            "status": self.results["status"],
+        }))
 
     def _results_json(self) -> bytes:
         """``_dump(self.results)``, encoding only the rounds recorded since the last call."""

@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -186,6 +187,43 @@ def stop_local_superlink(timeout: float = 15.0) -> list[int]:
     return pids
 
 
+#: flwr 1.41's simulation logs this WARNING on every run whatever ``num-supernodes`` is
+#: (flwr/simulation/app.py, unconditional); fedot always sets the count, so it drops the line.
+SUPERNODES_NOTICE = "Since flwr 1.32, default simulated SuperNodes changed from 10 to 2."
+
+
+def _run_streaming(cmd: list[str], *, env: Mapping[str, str], cwd: Path, timeout: float | None,
+                   drop: tuple[str, ...]) -> int:
+    """Run ``cmd``, forwarding its output line by line to stdout except lines containing ``drop``.
+
+    Raises
+    ------
+    subprocess.TimeoutExpired
+        After killing the process, when it runs past ``timeout``.
+    """
+    proc = subprocess.Popen(cmd, env=dict(env), cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+
+    def forward() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not any(d in line for d in drop):
+                sys.stdout.write(line)
+                sys.stdout.flush()
+
+    reader = threading.Thread(target=forward, name="flwr-run-output", daemon=True)
+    reader.start()
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        reader.join(timeout=5)
+    return returncode
+
+
 def run_flwr(
     root: Path,
     run_config: Mapping[str, Any],
@@ -241,10 +279,12 @@ def run_flwr(
         fed_text = " ".join(f"{k}={v}" for k, v in fed.items() if v is not None)
         if fed_text:
             cmd += ["--federation-config", fed_text]
+    drop = (SUPERNODES_NOTICE,) if connection == LOCAL_CONNECTION and num_supernodes else ()
     try:
         with stage_app(root, serverapp=serverapp) as app:
             cmd[2] = str(app)
-            proc = subprocess.run(cmd, env=flwr_env(root), cwd=root, timeout=timeout, check=False)
+            returncode = _run_streaming(cmd, env=flwr_env(root), cwd=root, timeout=timeout,
+                                        drop=drop)
     except subprocess.TimeoutExpired as exc:
         raise FlwrRunError(f"flwr run exceeded {timeout}s") from exc
     finally:
@@ -253,10 +293,10 @@ def run_flwr(
             stop_local_superlink()
     results = out_dir / "results.json"
     status = json.loads(results.read_text()).get("status") if results.is_file() else None
-    if proc.returncode != 0 or status != "completed":
+    if returncode != 0 or status != "completed":
         log_file = flwr_home(root) / "local-superlink" / "superlink.log"
         raise FlwrRunError(
-            f"flwr run exited {proc.returncode}, run status {status!r} (expected 'completed'); "
+            f"flwr run exited {returncode}, run status {status!r} (expected 'completed'); "
             f"see the log above" + (f" and {log_file}" if connection == LOCAL_CONNECTION else "")
         )
     return out_dir
