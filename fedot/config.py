@@ -268,11 +268,12 @@ class IRLConfig(_Section):
 class FFMConfig(_Section):
     """Federated flow matching (``ffm.*``), scheme ``ffm``.
 
-    Clients hold samples of their part of the target (``data``: a 2-D density or ``digits`` scaled to
-    [-1, 1]); the source is N(0, I). ``split``: ``mode`` (each client its own modes/regions; for
-    digits, its own classes), ``region`` (2-D only: client ``c`` holds the points in the ``c``-th of
-    ``clients`` equal angular sectors of the plane, whatever the modes), ``dirichlet`` over modes or
-    labels with ``alpha``, or ``iid``.
+    Clients hold samples of their part of the target (``data``: a 2-D density, 8x8 ``digits`` or
+    28x28 ``mnist-5k`` (real MNIST, offline) scaled to [-1, 1]); the source is N(0, I).
+    ``split``: ``mode`` (each client its own modes/regions; for images, its own classes),
+    ``region`` (2-D only: client ``c`` holds the points in the ``c``-th of ``clients`` equal
+    angular sectors of the plane, whatever the modes), ``dirichlet`` over modes or labels with
+    ``alpha``, or ``iid``.
     ``samples``: size of the 2-D training pool (plus ``eval-samples`` held out).
     ``coupling``: ``vanilla`` (independent pairs), ``lot`` (exact minibatch OT on each client) or
     ``got`` (a dual potential learned federatedly in ``potential-rounds`` extra rounds, before the
@@ -291,14 +292,14 @@ class FFMConfig(_Section):
     Flower ``Context``, mirrored to disk when ``checkpoint`` is on so a resumed run continues
     it), ``"reset"`` builds a fresh optimizer every round. ``sigma`` > 0 uses the
     Gaussian path (I-CFM). Models: an MLP (``hidden``, ``layers``) for 2-D, a small conv net
-    (``channels``) for digits. The server evaluates ``eval-samples`` generated samples at
-    NFE ∈ ``nfe`` (Euler) at round 0, every ``eval-every`` rounds and after the last (clients
-    evaluate in the same rounds only).
+    (``channels``) for digits and a two-level one for mnist-5k. The server evaluates
+    ``eval-samples`` generated samples at NFE ∈ ``nfe`` (Euler) at round 0, every
+    ``eval-every`` rounds and after the last (clients evaluate in the same rounds only).
     """
 
-    data: Literal["8gaussians", "moons", "checkerboard", "spirals", "circles", "digits"] = (
-        "8gaussians"
-    )
+    data: Literal[
+        "8gaussians", "moons", "checkerboard", "spirals", "circles", "digits", "mnist-5k"
+    ] = "8gaussians"
     split: Literal["mode", "region", "dirichlet", "iid"] = "mode"
     alpha: PositiveFloat = 0.3
     samples: Annotated[int, Field(ge=10)] = 4000
@@ -527,10 +528,10 @@ class RunConfig(_Section):
                 f"scheme={self.scheme!r} prunes hidden widths: model.name must be 'mlp' or 'cnn', "
                 f"not {self.model.name!r}"
             )
-        if self.ffm.split == "region" and self.ffm.data == "digits":
+        if self.ffm.split == "region" and self.ffm.data in ("digits", "mnist-5k"):
             raise ValueError(
                 "ffm.split='region' splits the plane into angular sectors and needs 2-D data; "
-                "ffm.data='digits' is split by label: use 'mode', 'dirichlet' or 'iid'"
+                f"ffm.data={self.ffm.data!r} is split by label: use 'mode', 'dirichlet' or 'iid'"
             )
         irl = self.irl
         allowed = IRL_HETEROGENEITY.get(irl.env, frozenset({"none", "demos"}))

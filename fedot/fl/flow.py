@@ -2,15 +2,17 @@
 
 The global model is one ArrayRecord holding the velocity field θ (keys ``velocity.*``) and, for
 the GOT coupling, the dual potential φ (``potential.*``). Data are a pure function of the run
-config: a 2-D density (``fedot.data.toy2d``) or digits scaled to [-1, 1], split among clients by
-mode / label (``ffm.split``); the held-out set (2-D: ``eval-samples`` fresh draws of the whole
-target; digits: the global test split) stays on the server and is used only for evaluation. The
-server never sees a client sample.
+config: a 2-D density (``fedot.data.toy2d``), 8x8 digits or 28x28 MNIST-5k scaled to [-1, 1],
+split among clients by mode / label (``ffm.split``); the held-out set (2-D: ``eval-samples``
+fresh draws of the whole target; images: the global test split) stays on the server and is used
+only for evaluation. The server never sees a client sample.
 
 Server-side evaluation integrates the flow from a fixed batch of source noise with Euler at every
 NFE of ``ffm.nfe`` and reports the distance of the samples to the held-out target: exact W2
 (``ot.emd2``) for 2-D; sliced W2 on pixels and the Fréchet distance on the hidden features of a
-digits classifier (trained once per seed, cached on disk) for digits. It also reports the
+classifier trained once per seed on the run's training images (cached on disk) for digits and
+MNIST-5k, with the same distance between real training and held-out images as the floor for
+MNIST-5k. It also reports the
 straightness E‖(x̂1 − x0) − v(t, x_t)‖² along the learned map's own chords and the path-length
 ratio of the finest trajectory.
 """
@@ -39,9 +41,11 @@ from fedot.learning.flow import (
     ExactOTCoupling,
     IndependentCoupling,
     PotentialConv8,
+    PotentialConv28,
     PotentialCoupling,
     PotentialMLP,
     VelocityConv8,
+    VelocityConv28,
     VelocityMLP,
     c_transform,
     frechet_distance,
@@ -51,6 +55,7 @@ from fedot.learning.flow import (
     straightness,
     w2_exact,
 )
+from fedot.learning.flow.features import FeatureCNN28, train_feature_cnn
 
 __all__ = [
     "POTENTIAL",
@@ -70,6 +75,7 @@ __all__ = [
     "gradient_arrays",
     "load_flow_arrays",
     "load_optimizer_arrays",
+    "mnist_feature_extractor",
     "run_key",
     "save_optimizer_arrays",
 ]
@@ -82,6 +88,8 @@ STAGE_KEY = "ffm.stage"
 RUN_KEY = "ffm.run-key"
 #: ``Context.state`` record name of a client's optimizer state for one model.
 _OPT_RECORD = "ffm.optimizer.{}"
+#: ``ffm.data`` values that are images (split by label, evaluated by sliced W2 and FD).
+IMAGE_DATA = ("digits", "mnist-5k")
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class FlowData:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        """Shape of one sample: (2,) or (1, 8, 8)."""
+        """Shape of one sample: (2,), (1, 8, 8) or (1, 28, 28)."""
         return tuple(self.train.shape[1:])
 
 
@@ -103,8 +111,8 @@ class FlowData:
 def flow_data(cfg: RunConfig, num_partitions: int) -> FlowData:
     """Build (and cache) the run's data; identical on the server and on every client."""
     f = cfg.ffm
-    if f.data == "digits":
-        ds = load_dataset("digits", seed=cfg.seed, test_fraction=cfg.data.test_fraction)
+    if f.data in IMAGE_DATA:
+        ds = load_dataset(f.data, seed=cfg.seed, test_fraction=cfg.data.test_fraction)
         train = ds.train.x.astype(np.float32) * 2.0 - 1.0
         modes = np.asarray(ds.train.y, dtype=np.int64)
         test = ds.test.x.astype(np.float32) * 2.0 - 1.0
@@ -143,6 +151,9 @@ def flow_models(cfg: RunConfig) -> tuple[torch.nn.Module, torch.nn.Module | None
     if f.data == "digits":
         velocity: torch.nn.Module = VelocityConv8(channels=f.channels, seed=cfg.seed)
         potential: torch.nn.Module = PotentialConv8(channels=f.channels, seed=cfg.seed + 1)
+    elif f.data == "mnist-5k":
+        velocity = VelocityConv28(channels=f.channels, seed=cfg.seed)
+        potential = PotentialConv28(channels=f.channels, seed=cfg.seed + 1)
     else:
         velocity = VelocityMLP(2, hidden=f.hidden, layers=f.layers, seed=cfg.seed)
         potential = PotentialMLP(2, hidden=f.hidden, layers=f.layers, seed=cfg.seed + 1)
@@ -293,6 +304,52 @@ def digits_feature_extractor(seed: int) -> Any:
     return features
 
 
+def _mnist_classifier_cache(seed: int, test_fraction: float) -> Path:
+    root = Path(os.environ.get("FEDOT_CACHE_DIR", Path.home() / ".cache" / "fedot"))
+    return root / f"mnist5k-features-cnn-seed{seed}-test{test_fraction:g}.pt"
+
+
+def mnist_feature_extractor(seed: int, test_fraction: float = 0.2) -> Any:
+    """Return ``f(x (N, 1, 28, 28) in [-1, 1]) -> 64 features``, from a seeded MNIST-5k CNN.
+
+    :class:`~fedot.learning.flow.features.FeatureCNN28` trained by
+    :func:`~fedot.learning.flow.features.train_feature_cnn` (6 epochs of Adam, lr 3e-3, batch
+    64, seed ``seed``) on MNIST-5k's training split for ``seed`` and ``test_fraction`` (the split
+    the run trains on, so the held-out images stay unseen), inputs scaled to [-1, 1]; its
+    penultimate ReLU layer gives the features of the Fréchet distance (an FID analogue without
+    Inception weights), as :func:`digits_feature_extractor` does for digits. Trained once per
+    seed and cached in ``$FEDOT_CACHE_DIR`` (default ``~/.cache/fedot``). The returned function
+    carries the classifier's accuracy on the held-out split as ``features.test_accuracy``.
+    """
+    ds = load_dataset("mnist-5k", seed=seed, test_fraction=test_fraction)
+    path = _mnist_classifier_cache(seed, test_fraction)
+    model = None
+    if path.exists():
+        try:
+            model = FeatureCNN28(seed=seed)
+            model.load_state_dict(torch.load(path, weights_only=True))
+            model.eval()
+        except Exception:  # a corrupt cache is rebuilt
+            model = None
+    if model is None:
+        model = train_feature_cnn(ds.train.x * 2.0 - 1.0, ds.train.y, seed=seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+
+    def features(x: np.ndarray, batch: int = 500) -> np.ndarray:
+        xs = torch.as_tensor(np.asarray(x, dtype=np.float32).reshape(len(x), 1, 28, 28))
+        with torch.no_grad():
+            return np.concatenate([model.features(xs[i:i + batch]).double().numpy()
+                                   for i in range(0, len(xs), batch)])
+
+    with torch.no_grad():
+        logits = model(torch.as_tensor(ds.test.x * 2.0 - 1.0))
+    features.test_accuracy = float((logits.argmax(1).numpy() == ds.test.y).mean())  # type: ignore[attr-defined]
+    return features
+
+
 def total_rounds(cfg: RunConfig) -> int:
     """Flower rounds of an ``ffm`` run: ``rounds`` flow rounds, after GOT's potential rounds."""
     return cfg.rounds + (cfg.ffm.potential_rounds if cfg.ffm.coupling == "got" else 0)
@@ -321,7 +378,9 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
     x0 = torch.randn((f.eval_samples, *data.sample_shape), generator=gen)
     target = data.test[: f.eval_samples]
     nfes = f.nfe_list()
-    features = digits_feature_extractor(cfg.seed) if f.data == "digits" else None
+    features = (digits_feature_extractor(cfg.seed) if f.data == "digits" else
+                mnist_feature_extractor(cfg.seed, cfg.data.test_fraction) if f.data == "mnist-5k"
+                else None)
     target_features = features(target) if features is not None else None
     model = velocity.to(device)
     potential_model = potential.to(device) if potential is not None else None
@@ -370,7 +429,16 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
                   f"{f.split} split, {cfg.clients} clients, {cfg.rounds} flow rounds")
 
     floor: dict[str, float] = {}
-    if f.data != "digits":
+    if f.data == "mnist-5k":
+        # the floor: the same distances between real training images and the held-out target
+        pick = np.random.default_rng(derive_seed(cfg.seed, 78)).choice(
+            len(data.train), size=len(target), replace=False)
+        real = data.train[np.sort(pick)]
+        floor["fd_real_train_vs_test"] = frechet_distance(features(real), target_features)
+        floor["swd_real_train_vs_test"] = sliced_w2(real.reshape(len(real), -1),
+                                                    target.reshape(len(target), -1))
+        floor["feature_classifier_test_accuracy"] = features.test_accuracy
+    elif f.data not in IMAGE_DATA:
         # for scale: W2 between two independent samples of the target, of the evaluation's size
         fresh, _ = sample_toy2d(f.data, len(target), np.random.default_rng(derive_seed(cfg.seed, 77)))
         floor["w2_two_target_samples"] = w2_exact(fresh, target)
@@ -387,13 +455,14 @@ def flow_server_task(cfg: RunConfig, out_dir: Path) -> ServerTask:
 
 
 def _tile(imgs: np.ndarray, per_row: int) -> np.ndarray:
-    """Tile 8×8 images (values in [-1, 1]) in rows of ``per_row``, 1-pixel grey gaps between."""
-    imgs = np.clip(imgs.reshape(-1, 8, 8), -1.0, 1.0)
+    """Tile square images (values in [-1, 1]) in rows of ``per_row``, 1-pixel gaps between."""
+    n = imgs.shape[-1]
+    imgs = np.clip(imgs.reshape(-1, n, n), -1.0, 1.0)
     rows = -(-len(imgs) // per_row)
-    out = np.zeros((rows * 9 + 1, per_row * 9 + 1), dtype=np.float32)
+    out = np.zeros((rows * (n + 1) + 1, per_row * (n + 1) + 1), dtype=np.float32)
     for k, img in enumerate(imgs):
         r, c = divmod(k, per_row)
-        out[1 + 9 * r:9 + 9 * r, 1 + 9 * c:9 + 9 * c] = img
+        out[1 + (n + 1) * r:1 + (n + 1) * r + n, 1 + (n + 1) * c:1 + (n + 1) * c + n] = img
     return out
 
 
@@ -401,7 +470,7 @@ def plot_flow(
     model: torch.nn.Module, x0: torch.Tensor, target: np.ndarray, out_dir: Path, *, data: str,
     title: str, nfes: tuple[int, ...] = (1, 3, 10),
 ) -> Path:
-    """2-D: trajectories and samples at a few NFE; digits: sample grids. Written to ``flow.png``."""
+    """2-D: trajectories and samples at a few NFE; images: sample grids. Written to ``flow.png``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -410,7 +479,7 @@ def plot_flow(
     device = next(model.parameters()).device
     src = x0.to(device)
     path = out_dir / "flow.png"
-    if data == "digits":
+    if data in IMAGE_DATA:
         fig, axes = plt.subplots(1, len(nfes) + 1, figsize=(3.6 * (len(nfes) + 1), 3.9))
         panels = [(f"NFE {n}", integrate(model, src[:36], steps=n).x.cpu().numpy()) for n in nfes]
         panels.append(("held-out data", target[:36]))

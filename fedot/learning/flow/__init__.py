@@ -40,9 +40,11 @@ from fedot.learning.flow.metrics import (
 )
 from fedot.learning.flow.models import (
     PotentialConv8,
+    PotentialConv28,
     PotentialMLP,
     TimeEmbedding,
     VelocityConv8,
+    VelocityConv28,
     VelocityMLP,
 )
 from fedot.learning.flow.paths import GaussianPath, LinearPath, ProbabilityPath
@@ -83,6 +85,7 @@ __all__ = [
     "IndependentCoupling",
     "LinearPath",
     "PotentialConv8",
+    "PotentialConv28",
     "PotentialCoupling",
     "PotentialMLP",
     "PotentialTrainResult",
@@ -91,6 +94,7 @@ __all__ = [
     "SemiDualResult",
     "TimeEmbedding",
     "VelocityConv8",
+    "VelocityConv28",
     "VelocityMLP",
     "c_transform",
     "flow_matching_gradient",
