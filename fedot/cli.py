@@ -17,7 +17,6 @@ prints it instead).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -26,7 +25,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -148,24 +147,6 @@ def make_runner(backend: str, *, gpus: float | None = None, cpus: float | None =
     return Runner(backend, gpus=gpus, cpus=cpus, keep_superlink=keep_superlink)
 
 
-@contextlib.contextmanager
-def _warm_superlink(backend: str) -> Iterator[Runner]:
-    """Yield the runner of a multi-run command; on Ray, one SuperLink serves all its runs.
-
-    Flower's managed local SuperLink is started by the first ``flwr run`` and kept running for
-    the others (``keep_superlink``), then stopped when the command ends, however it ends.
-    """
-    if backend != "ray":
-        yield make_runner(backend)
-        return
-    from fedot.fl.runner import stop_local_superlink
-
-    try:
-        yield make_runner(backend, keep_superlink=True)
-    finally:
-        stop_local_superlink()
-
-
 def _default_out(name: str) -> Path:
     return Path("outputs") / f"{name}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
@@ -280,9 +261,9 @@ def compare(
     for arm in arms:
         _validate({**base, **arm.overrides})
     out_dir = out or _default_out("compare-" + "-".join(schemes))
-    with _warm_superlink(backend) as runner_:
-        summary = run_compare(arms, seeds=list(range(seeds)), run=runner_, out_dir=out_dir,
-                              base=base, title="compare " + " vs ".join(schemes), progress=show)
+    summary = run_compare(arms, seeds=list(range(seeds)), run=make_runner(backend),
+                          out_dir=out_dir, base=base, title="compare " + " vs ".join(schemes),
+                          progress=show)
     _print_summary(summary, out_dir)
 
 
@@ -329,9 +310,8 @@ def experiment(
                     fg=typer.colors.RED, err=True)
         raise typer.Exit(2)
     out_dir = out or _default_out(name + ("-quick" if quick else ""))
-    with _warm_superlink(backend) as runner_:
-        summary = run_experiment(name, run=runner_, out_dir=out_dir, quick=quick, jobs=jobs,
-                                 progress=show)
+    summary = run_experiment(name, run=make_runner(backend), out_dir=out_dir, quick=quick,
+                             jobs=jobs, progress=show)
     _print_summary(summary, out_dir)
     if ray_check is not None:
         _ray_check(summary, ray_check, out_dir)
