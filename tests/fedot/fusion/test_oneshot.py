@@ -191,3 +191,19 @@ def test_quick_oneshot_experiment_writes_its_outputs(tmp_path: Path) -> None:
     assert table["ensemble"]["agreement"]["mean"] == 1.0
     assert "| ot-weights |" in (tmp_path / "summary.md").read_text()
     json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_quick_oneshot_mnist_experiment_writes_its_outputs(tmp_path: Path) -> None:
+    from fedot.experiments.fusion import run_fusion_experiment
+
+    # Execute: the quick variant of the MNIST-5k (28 × 28) one-shot experiment
+    summary = run_fusion_experiment("fusion-oneshot-mnist", out_dir=tmp_path, quick=True)
+    # Assert: outputs written, every method ran, the ensemble is above chance on 10 classes
+    for name in ("summary.json", "summary.md", "oneshot-mnist5k-mlp-k2.png"):
+        assert (tmp_path / name).is_file()
+    setting = summary["settings"]["mnist5k-mlp-k2"]
+    assert setting["config"]["dataset"] == "mnist-5k"
+    table = setting["table"]
+    assert set(METHODS) | {"ensemble", "parents (mean)"} <= set(table)
+    assert table["ensemble"]["accuracy"]["mean"] > 0.3
+    assert "## mnist5k-mlp-k2" in (tmp_path / "summary.md").read_text()
