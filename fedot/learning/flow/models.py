@@ -321,7 +321,41 @@ class PotentialMLP(nn.Module):
         return self.net(x.flatten(1)).squeeze(1)
 
 
-class PotentialConv8(nn.Module):
+class _ConvPotential(nn.Module):
+    """Shared body of the image potentials: two convolutions, then a two-layer head to ``(B,)``.
+
+    ``side`` is the image size and ``first_stride`` the first convolution's stride; the second
+    convolution halves the grid again, so the head sees ``2C x (side / (2 first_stride))^2``.
+    """
+
+    side: int
+    first_stride: int
+
+    def __init__(self, channels: int, *, seed: int) -> None:
+        super().__init__()
+        _check_positive(channels=channels)
+        c = int(channels)
+        cells = (self.side // (2 * self.first_stride)) ** 2
+
+        def build() -> None:
+            self.net = nn.Sequential(
+                nn.Conv2d(1, c, 3, stride=self.first_stride, padding=1), nn.SiLU(),
+                nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.SiLU(),
+                nn.Flatten(), nn.Linear(2 * c * cells, c), nn.SiLU(), nn.Linear(c, 1),
+            )
+
+        _seeded(seed, build)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Return the potential of every image, shape ``(B,)``."""
+        shape = (1, self.side, self.side)
+        if x.ndim != 4 or tuple(x.shape[1:]) != shape:
+            raise ValueError(f"{type(self).__name__} expects (B, {', '.join(map(str, shape))}) "
+                             f"images, got {tuple(x.shape)}")
+        return self.net(x).squeeze(1)
+
+
+class PotentialConv8(_ConvPotential):
     r"""Scalar convolutional potential for ``(B, 1, 8, 8)`` images.
 
     ``Conv3x3(1 -> C) -> SiLU -> Conv3x3(C -> 2C, stride 2) -> SiLU -> Flatten ->
@@ -335,28 +369,13 @@ class PotentialConv8(nn.Module):
         Initialisation seed (global RNG untouched).
     """
 
+    side, first_stride = 8, 1
+
     def __init__(self, channels: int = 32, *, seed: int = 0) -> None:
-        super().__init__()
-        _check_positive(channels=channels)
-        c = int(channels)
-
-        def build() -> None:
-            self.net = nn.Sequential(
-                nn.Conv2d(1, c, 3, padding=1), nn.SiLU(),
-                nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.SiLU(),
-                nn.Flatten(), nn.Linear(2 * c * 16, c), nn.SiLU(), nn.Linear(c, 1),
-            )
-
-        _seeded(seed, build)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return the potential of every image, shape ``(B,)``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
-            raise ValueError(f"PotentialConv8 expects (B, 1, 8, 8) images, got {tuple(x.shape)}")
-        return self.net(x).squeeze(1)
+        super().__init__(channels, seed=seed)
 
 
-class PotentialConv28(nn.Module):
+class PotentialConv28(_ConvPotential):
     r"""Scalar convolutional potential for ``(B, 1, 28, 28)`` images.
 
     ``Conv3x3(1 -> C, stride 2) -> SiLU -> Conv3x3(C -> 2C, stride 2) -> SiLU -> Flatten ->
@@ -370,22 +389,7 @@ class PotentialConv28(nn.Module):
         Initialisation seed (global RNG untouched).
     """
 
+    side, first_stride = 28, 2
+
     def __init__(self, channels: int = 16, *, seed: int = 0) -> None:
-        super().__init__()
-        _check_positive(channels=channels)
-        c = int(channels)
-
-        def build() -> None:
-            self.net = nn.Sequential(
-                nn.Conv2d(1, c, 3, stride=2, padding=1), nn.SiLU(),
-                nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.SiLU(),
-                nn.Flatten(), nn.Linear(2 * c * 49, c), nn.SiLU(), nn.Linear(c, 1),
-            )
-
-        _seeded(seed, build)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Return the potential of every image, shape ``(B,)``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ValueError(f"PotentialConv28 expects (B, 1, 28, 28) images, got {tuple(x.shape)}")
-        return self.net(x).squeeze(1)
+        super().__init__(channels, seed=seed)
