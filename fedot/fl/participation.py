@@ -118,7 +118,7 @@ class PartialParticipation(FedotStrategy):
         partitions: Literal["query", "node-order"] = "query",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(partitions=partitions, **kwargs)
         part = section(ParticipationConfig, participation, "participation")
         update: dict[str, Any] = {}
         if isinstance(importance, str):
@@ -134,8 +134,6 @@ class PartialParticipation(FedotStrategy):
             raise TypeError(f"availability must be a kind or a fedot.availability model, got "
                             f"{type(availability).__name__}")
         self.fixed_model = availability if isinstance(availability, av.AvailabilityModel) else None
-        if partitions not in ("query", "node-order"):
-            raise ValueError(f"partitions={partitions!r}: allowed are 'query' and 'node-order'")
         if (partitions == "node-order" and self.fixed_importance is None
                 and part.importance == "data-size"):
             raise ValueError(
@@ -143,7 +141,6 @@ class PartialParticipation(FedotStrategy):
                 "'node-order' does not learn: give importance explicitly (a vector, 'uniform' "
                 "or 'power'), or use partitions='query' with a ClientApp that answers queries "
                 "(fedot.fl.client.describe_partition)")
-        self.partitions = partitions
         if rounds is not None and rounds < 1:
             raise ValueError(f"rounds={rounds} must be >= 1")
         self.rounds = rounds
@@ -181,24 +178,11 @@ class PartialParticipation(FedotStrategy):
     # ----------------------------------------------------------------------------- discovery
     def discover(self, grid: Grid) -> None:
         """Find the clients (query or node order), then prepare p and q."""
-        if self.partitions == "node-order":
-            nodes = sorted(int(n) for n in grid.get_node_ids())
-            self.nodes = dict(enumerate(nodes))
-            self.node_partitions = {node: pid for pid, node in self.nodes.items()}
-            log(INFO, "%s: partitions by node order: %s", self.scheme,
-                {pid: node for pid, node in self.nodes.items()})
-            if self.num_clients:  # restored from a checkpoint
-                if len(nodes) != self.num_clients:
-                    raise RuntimeError(f"discovery: {len(nodes)} nodes connected, the checkpoint "
-                                       f"has {self.num_clients} clients")
-                return
-            self.configure_clients(np.zeros(len(nodes), dtype=np.int64))
-            return
         sizes: dict[int, int] = {}
-        for pid, (node, metrics) in self.query_partitions(grid).items():
+        for pid, (node, metrics) in self.find_partitions(grid).items():
             self.nodes[pid] = node
-            self.node_partitions[node] = pid
-            sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
+            # node order declares nothing: sizes 0 (unknown; data-size importance is refused)
+            sizes[pid] = int(metrics[keys.NUM_EXAMPLES]) if self.partitions == "query" else 0
         expected = list(range(len(sizes)))
         if sorted(sizes) != expected:
             raise RuntimeError(f"discovery: partition ids {sorted(sizes)} are not 0..{len(sizes) - 1}")

@@ -44,7 +44,10 @@ from fedot.fl.validation import (
     screen_replies,
 )
 
-__all__ = ["FedotStrategy", "NoValidRepliesError", "RoundLog"]
+__all__ = ["PARTITION_MODES", "FedotStrategy", "NoValidRepliesError", "RoundLog"]
+
+#: How a strategy finds its clients' partition ids (:meth:`FedotStrategy.find_partitions`).
+PARTITION_MODES = ("query", "node-order")
 
 
 def wait_for_nodes(grid: Grid, expected: int, timeout: float, poll: float = 0.5, *,
@@ -113,6 +116,8 @@ class FedotStrategy(FedAvg):
     min_replies : int
         Quorum: a round with fewer usable train replies (but at least one) is skipped and the
         global model kept; a round with none raises :class:`NoValidRepliesError`.
+    partitions : {"query", "node-order"}
+        How strategies that need client identities find them (:meth:`find_partitions`).
     fraction_train, fraction_evaluate, min_available_nodes
         As in Flower's ``FedAvg``; ``min_train_nodes`` and ``min_evaluate_nodes`` are 1 (0 when the
         fraction is 0), and the weight key, record keys are fedot's constants.
@@ -136,7 +141,11 @@ class FedotStrategy(FedAvg):
         min_available_nodes: int = 2,
         min_replies: int = 1,
         wait_timeout: float = 120.0,
+        partitions: str = "query",
     ) -> None:
+        if partitions not in PARTITION_MODES:
+            raise ValueError(f"partitions={partitions!r}: allowed are "
+                             f"{' and '.join(map(repr, PARTITION_MODES))}")
         super().__init__(
             fraction_train=fraction_train,
             fraction_evaluate=fraction_evaluate,
@@ -159,6 +168,8 @@ class FedotStrategy(FedAvg):
         #: Flower ClientApp): strategies that map nodes to partitions themselves (discovery by
         #: node order) fill it, and :meth:`identify` stamps each such reply with its partition.
         self.node_partitions: dict[int, int] = {}
+        #: How :meth:`find_partitions` numbers the clients (``query`` or ``node-order``).
+        self.partitions = partitions
 
     @classmethod
     def from_config(cls, cfg: RunConfig) -> FedotStrategy:
@@ -240,6 +251,23 @@ class FedotStrategy(FedAvg):
                     reply.metadata.src_node_id, reply.error.reason if reply.has_error() else "")
                 continue
             found[pid] = (int(reply.metadata.src_node_id), metrics_of(reply.content))
+        return found
+
+    def find_partitions(self, grid: Grid) -> dict[int, tuple[int, MetricRecord]]:
+        """Return partition id → (node id, declared facts) and remember node → partition.
+
+        ``partitions="query"``: :meth:`query_partitions`. ``"node-order"``: the connected nodes
+        numbered by sorted node id, with no facts (any ClientApp; data sizes unknown). Either
+        way :attr:`node_partitions` is filled, so :meth:`identify` can stamp replies that name
+        no partition.
+        """
+        if self.partitions == "node-order":
+            nodes = sorted(int(n) for n in grid.get_node_ids())
+            found = {pid: (node, MetricRecord()) for pid, node in enumerate(nodes)}
+            log(INFO, "%s: partitions by node order: %s", self.scheme, dict(enumerate(nodes)))
+        else:
+            found = self.query_partitions(grid)
+        self.node_partitions.update({node: pid for pid, (node, _) in found.items()})
         return found
 
     def reply_spec(self) -> ArraySpec | Callable[[RecordDict], ArraySpec | None] | None:

@@ -180,11 +180,8 @@ class SubmodelStrategy(FedotStrategy):
     def __init__(self, *, submodel: SubmodelConfig | Mapping[str, Any] | None = None,
                  model: torch.nn.Module | None = None, input_shape: tuple[int, ...] | None = None,
                  partitions: Literal["query", "node-order"] = "query", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(partitions=partitions, **kwargs)
         self.submodel = section(SubmodelConfig, submodel, "submodel")
-        if partitions not in ("query", "node-order"):
-            raise ValueError(f"partitions={partitions!r}: allowed are 'query' and 'node-order'")
-        self.partitions = partitions
         self.template: torch.nn.Module | None = None
         self.spec: PermutationSpec | None = None
         self.input_shape: tuple[int, ...] = ()
@@ -289,14 +286,8 @@ class SubmodelStrategy(FedotStrategy):
     def discover(self, grid: Grid) -> None:
         """Find every node's partition id, data size and pruning rate (query or node order)."""
         restored = dict(self.rates)
-        if self.partitions == "node-order":
-            found = {pid: (int(node), {}) for pid, node in
-                     enumerate(sorted(int(n) for n in grid.get_node_ids()))}
-        else:
-            found = self.query_partitions(grid)
-        for pid, (node, metrics) in found.items():
+        for pid, (node, metrics) in self.find_partitions(grid).items():
             self.nodes[pid] = node
-            self.node_partitions[node] = pid
             if keys.NUM_EXAMPLES in metrics:
                 self.sizes[pid] = int(metrics[keys.NUM_EXAMPLES])
             declared = metrics.get(NODE_RATE_KEY)
