@@ -13,7 +13,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]' '$(TORCH)'
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev,mlflow]' '$(TORCH)'
 	@# torchcfm: the reference implementation the ffm-2d experiment and its tests compare with;
 	@# its core needs only torch, numpy and POT, so its heavy optional dependencies are skipped.
 	$(BIN)/pip install --disable-pip-version-check -q --no-deps 'torchcfm==$(TORCHCFM)'

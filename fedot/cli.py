@@ -175,6 +175,10 @@ def results_table(out_dir: Path) -> str:
         ("aggregation median", f"{sorted(agg)[len(agg) // 2] * 1e3:.2f} ms" if agg else "–"),
         ("rejected replies", str(rejected)),
         ("results", str(out_dir)),
+        *[("tensorboard", f"tensorboard --logdir {t['tensorboard_dir']}")
+          for t in [res.get("tracking", {})] if "tensorboard_dir" in t],
+        *[("mlflow", f"mlflow ui --backend-store-uri {t['mlflow_uri']} (run {t['mlflow_run_id']})")
+          for t in [res.get("tracking", {})] if "mlflow_uri" in t],
     ]
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k:<{width}}  {v}" for k, v in rows)

@@ -13,6 +13,7 @@ call it, and the CLI validates before it launches anything.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar, get_args
@@ -448,6 +449,9 @@ class ModelConfig(_Section):
     name: ModelName = "mlp"
     hidden: Annotated[int, Field(ge=1)] = 64
 
+#: Experiment-tracking backends of the ``tracking`` key (fedot.fl.tracking).
+TRACKING_BACKENDS = ("tensorboard", "mlflow")
+
 
 class RunConfig(_Section):
     """The whole validated run configuration.
@@ -471,6 +475,13 @@ class RunConfig(_Section):
     checkpoint: bool = True
     #: Run directory of an interrupted run to continue from its last checkpoint (empty: a new run).
     resume: str = ""
+    #: Experiment tracking of the per-round metrics: "none", "tensorboard", "mlflow", or both
+    #: comma-separated ("tensorboard,mlflow"); see fedot.fl.tracking and docs/results.md.
+    tracking: str = "none"
+    #: MLflow tracking URI (empty: an SQLite store ``mlflow.db`` in the run directory).
+    tracking_uri: str = ""
+    #: MLflow experiment the runs are logged under.
+    tracking_experiment: Annotated[str, Field(min_length=1)] = "fedot"
     partition: PartitionConfig = PartitionConfig()
     data: DataConfig = DataConfig()
     local: LocalConfig = LocalConfig()
@@ -482,6 +493,20 @@ class RunConfig(_Section):
     ffm: FFMConfig = FFMConfig()
     fusion: FusionConfig = FusionConfig()
     submodel: SubmodelConfig = SubmodelConfig()
+
+    @field_validator("tracking")
+    @classmethod
+    def _tracking(cls, value: str) -> str:
+        kinds = [k.strip() for k in value.split(",") if k.strip()]
+        if kinds == ["none"]:
+            return "none"
+        bad = [k for k in kinds if k not in TRACKING_BACKENDS]
+        if not kinds or bad or len(set(kinds)) != len(kinds):
+            raise ValueError("must be 'none' or a comma-separated list of distinct backends from "
+                             f"{', '.join(repr(k) for k in TRACKING_BACKENDS)}")
+        if "mlflow" in kinds and importlib.util.find_spec("mlflow") is None:
+            raise ValueError("'mlflow' needs the mlflow extra: pip install 'fedot[mlflow]'")
+        return ",".join(kinds)
 
     @field_validator("device")
     @classmethod

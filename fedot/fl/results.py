@@ -42,6 +42,7 @@ from flwr.app import ArrayRecord, MetricRecord
 from flwr.common import log
 
 from fedot.fl.strategy import FedotStrategy
+from fedot.fl.tracking import Tracker
 
 __all__ = [
     "ResultsRecorder",
@@ -240,6 +241,9 @@ class ResultsRecorder:
         the starting point (``results.json`` is rebuilt from them) and the evaluation of its round
         (the resumed start's initial evaluation) returns the recorded metrics without recording
         anything.
+    tracking : Tracker, optional
+        Also logs every recorded round to TensorBoard / MLflow (:mod:`fedot.fl.tracking`); closed
+        by :meth:`finish`. Where it logs is recorded in ``results.json`` under ``tracking``.
     """
 
     def __init__(
@@ -254,8 +258,10 @@ class ResultsRecorder:
         extra: Mapping[str, Any] | None = None,
         total_rounds: int | None = None,
         resume: Mapping[str, Any] | None = None,
+        tracking: Tracker | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
+        self.tracker = tracking if tracking else None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.strategy = strategy
         self.server_eval = server_eval
@@ -267,6 +273,7 @@ class ResultsRecorder:
             "config": dict(config),
             "strategy": strategy.hyperparameters(),
             **(extra or {}),
+            **({"tracking": self.tracker.info} if self.tracker is not None else {}),
             "rounds": [],
             "final": {},
         }
@@ -320,6 +327,8 @@ class ResultsRecorder:
         log(INFO, "fedot round %d/%s: server %s (%.2f s)", server_round, self.total_rounds,
             ", ".join(f"{k}={v:.4f}" for k, v in server.items()), entry["time_s"])
         self.results["rounds"].append(entry)
+        if self.tracker is not None:
+            self.tracker.log_round(entry)
         self.results["final"] = server
         self.results["elapsed_s"] = now - self._start
         if self.strategy.log.setup:
@@ -334,6 +343,9 @@ class ResultsRecorder:
         self.results["status"] = status
         self._write()
         self._writer.close()
+        if self.tracker is not None:
+            self.tracker.close(status)
+            self.tracker = None
         if self.results["rounds"]:
             plot_metrics(self.results, self.out_dir / PLOT_FILE)
         return self.out_dir

@@ -32,6 +32,7 @@ from fedot.fl.results import (
     results_until,
 )
 from fedot.fl.strategy import FedotStrategy, wait_for_nodes
+from fedot.fl.tracking import Tracker
 
 __all__ = ["ResumeError", "load_resume", "resolve_out_dir", "run_server"]
 
@@ -128,6 +129,9 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
             raise ResumeError(f"cannot resume {out_dir}: {cfg.scheme} strategy state: {exc}") from exc
         initial = ArrayRecord(dict(ckpt["arrays"]))
         log(INFO, "fedot: resuming after round %d of %d", done, total)
+    tracking = Tracker(cfg.tracking, out_dir, config, uri=cfg.tracking_uri,
+                       experiment=cfg.tracking_experiment,
+                       resume=ckpt["results"].get("tracking") if ckpt is not None else None)
     recorder = ResultsRecorder(
         out_dir,
         scheme=cfg.scheme,
@@ -138,6 +142,7 @@ def run_server(grid: Grid, context: Context, strategies: Mapping[str, type[Fedot
         extra={"run_id": context.run_id, "out_dir": str(out_dir), **task.info},
         total_rounds=total,
         resume=ckpt,
+        tracking=tracking,
     )
     try:
         if ckpt is not None:
