@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.fedot-installed
 TORCH  ?= torch==2.13.0
 TORCHCFM ?= 1.0.7
 
-.PHONY: install run run-fedavg deploy-local test test-fast lint bench experiment superlink-stop clean
+.PHONY: install run run-fedavg deploy-local test test-fast lint docs bench experiment superlink-stop clean
 
 install: $(STAMP)
 
@@ -39,6 +39,10 @@ test-fast: install
 lint: install
 	$(BIN)/ruff check .
 
+## The API reference from the numpydoc docstrings (pdoc) → site/api/index.html; any pdoc warning fails.
+docs: install
+	$(BIN)/python docs/build_api.py site/api
+
 ## Side-by-side timings → docs/benchmarks.md (+ PNG, JSON).
 bench: install
 	$(BIN)/python -m fedot.bench
@@ -61,4 +65,4 @@ superlink-stop: install
 	$(BIN)/fedot superlink stop
 
 clean:
-	rm -rf .flwr outputs .pytest_cache .ruff_cache
+	rm -rf .flwr outputs site .pytest_cache .ruff_cache
